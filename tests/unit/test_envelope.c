@@ -88,8 +88,10 @@ static uint8_t *sample_payload(const char *type, size_t *len)
     update.status = JUSTX__V1__STATUS_UPDATE__STATUS__STATUS_UNDER_SUPERVISION;
     update.effective_at_ms = 1790000000000LL;
     Justx__V1__Ack ack = JUSTX__V1__ACK__INIT;
-    ack.message_id = "0190f2a0-0000-7000-8000-000000000001";
-    ack.sender = "KG-COURT-BISHKEK";
+    uint8_t digest[32] = {1, 2, 3};
+    ProtobufCBinaryData acked[] = {{32, digest}};
+    ack.n_header_sha256 = 1;
+    ack.header_sha256 = acked;
     ack.received_at_ms = 1790000000000LL;
     Justx__V1__Receipt receipt = JUSTX__V1__RECEIPT__INIT;
     receipt.message_id = "0190f2a0-0000-7000-8000-000000000001";
