@@ -47,6 +47,7 @@ static const char *const code_names[JX_ERR__COUNT] = {
     [JX_ERR_PROOF_INVALID] = "PROOF_INVALID",
     [JX_ERR_NOT_FOUND] = "NOT_FOUND",
     [JX_ERR_TLS_VERSION] = "TLS_VERSION",
+    [JX_ERR_STORE_CORRUPT] = "STORE_CORRUPT",
 };
 
 const char *jx_error_code_name(jx_error_code code)

@@ -59,6 +59,7 @@ typedef enum {
     JX_ERR_PROOF_INVALID,
     JX_ERR_NOT_FOUND,
     JX_ERR_TLS_VERSION,           /* peer offers no TLS version we accept */
+    JX_ERR_STORE_CORRUPT,         /* a local SQLite store is damaged or not ours */
     JX_ERR__COUNT
 } jx_error_code;
 
