@@ -49,6 +49,7 @@ enum {
     FIELD_NAME_MAX = 128, /* longest JSON field name we produce, with its NUL */
     DEPTH_MAX = 64,       /* nested messages; only recursive schemas come near */
     NUMBER_TEXT_MAX = 64, /* longest numeric string we try to parse */
+    QUOTE_MAX = 60,       /* bytes of untrusted text quoted in an error */
 };
 
 /* Base64 goes through OpenSSL's int-sized interfaces: keep both the input
@@ -190,16 +191,39 @@ static void render_real(double real, char *out, size_t size)
     }
 }
 
+/* Untrusted text quoted in an error sentence: at most QUOTE_MAX bytes, cut
+ * on a UTF-8 character boundary, control characters shown as '?', so the
+ * sentence stays one line of valid UTF-8 that can itself go into JSON. */
+static const char *quote_text(const char *text, size_t len, char *out, size_t size)
+{
+    size_t limit = len < QUOTE_MAX ? len : QUOTE_MAX;
+    if (limit + 4 > size)
+        limit = size > 4 ? size - 4 : 0;
+    while (limit < len && limit > 0 && ((unsigned char)text[limit] & 0xC0) == 0x80)
+        limit--; /* never end inside a multi-byte character */
+    size_t n = 0;
+    for (; n < limit; n++) {
+        unsigned char c = (unsigned char)text[n];
+        out[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (limit < len)
+        out[n++] = '.', out[n++] = '.', out[n++] = '.';
+    out[n] = '\0';
+    return out;
+}
+
 /* A short rendering of a scalar JSON value for error sentences. */
 static void json_render(const json_t *value, char *out, size_t size)
 {
+    char quoted[QUOTE_MAX + 4];
     if (json_is_integer(value))
         snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
     else if (json_is_real(value))
         render_real(json_real_value(value), out, size);
     else if (json_is_string(value))
-        snprintf(out, size, "\"%.60s%s\"", json_string_value(value),
-                 json_string_length(value) > 60 ? "..." : "");
+        snprintf(
+            out, size, "\"%s\"",
+            quote_text(json_string_value(value), json_string_length(value), quoted, sizeof quoted));
     else
         snprintf(out, size, "%s", json_kind(value));
 }
@@ -979,8 +1003,9 @@ static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descri
     {
         const ProtobufCFieldDescriptor *field = find_field(descriptor, key);
         if (field == NULL) {
+            char quoted[QUOTE_MAX + 4];
             jx_error_set(err, JX_ERR_JSON_UNKNOWN_FIELD, "%s.%s is not a field of %s", path->text,
-                         key, descriptor->name);
+                         quote_text(key, strlen(key), quoted, sizeof quoted), descriptor->name);
             goto fail;
         }
         char name[FIELD_NAME_MAX];

@@ -876,6 +876,116 @@ static void test_other_scalar_types_and_oneof(void **state)
     free(original_bytes);
 }
 
+/* --- recursion is bounded --- */
+
+/* message Node { Node child = 1; string label = 2; }, by hand as above: the
+ * justx schemas are not recursive, but a descriptor may be. */
+typedef struct Node {
+    ProtobufCMessage base;
+    struct Node *child;
+    char *label;
+} Node;
+
+static const ProtobufCMessageDescriptor node_descriptor;
+static void node_init(ProtobufCMessage *msg)
+{
+    memset(msg, 0, sizeof(Node));
+    msg->descriptor = &node_descriptor;
+    ((Node *)msg)->label = (char *)protobuf_c_empty_string;
+}
+static const ProtobufCFieldDescriptor node_fields[] = {
+    {"child", 1, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_MESSAGE, 0, offsetof(Node, child),
+     &node_descriptor, NULL, 0, 0, NULL, NULL},
+    {"label", 2, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_STRING, 0, offsetof(Node, label), NULL,
+     &protobuf_c_empty_string, 0, 0, NULL, NULL},
+};
+static const unsigned node_by_name[] = {0, 1};
+static const ProtobufCIntRange node_ranges[] = {{1, 0}, {0, 2}};
+static const ProtobufCMessageDescriptor node_descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "test.Node",
+    "Node",
+    "Node",
+    "test",
+    sizeof(Node),
+    2,
+    node_fields,
+    node_by_name,
+    1,
+    node_ranges,
+    node_init,
+    NULL,
+    NULL,
+    NULL,
+};
+
+static char *nested_nodes(int depth)
+{
+    char *text = malloc((size_t)depth * 12 + 64);
+    size_t n = 0;
+    for (int i = 0; i < depth - 1; i++)
+        n += (size_t)sprintf(text + n, "{\"child\": ");
+    n += (size_t)sprintf(text + n, "{\"label\": \"leaf\"}");
+    for (int i = 0; i < depth - 1; i++)
+        text[n++] = '}';
+    text[n] = '\0';
+    return text;
+}
+
+static void test_depth_is_bounded(void **state)
+{
+    (void)state;
+    jx_error err;
+    char *text = nested_nodes(64);
+    ProtobufCMessage *msg = decode_text(&node_descriptor, text, &err);
+    if (msg == NULL)
+        fail_msg("64 levels: %s", err.message);
+    json_t *json = jx_json_from_message(msg, &err);
+    assert_non_null(json);
+    json_decref(json);
+    free(text);
+
+    text = nested_nodes(65);
+    expect_error(&node_descriptor, text, JX_ERR_JSON_BAD_VALUE, "messages nested more than 64");
+    free(text);
+
+    /* and on output: put the 64-level message under one more node */
+    Node top;
+    node_init(&top.base);
+    top.child = (Node *)msg;
+    assert_null(jx_json_from_message(&top.base, &err));
+    assert_int_equal(err.code, JX_ERR_JSON_BAD_VALUE);
+    assert_non_null(strstr(err.message, "messages nested more than 64"));
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+/* Untrusted text quoted in a sentence stays one line of valid UTF-8. */
+static void test_error_sentences_are_safe(void **state)
+{
+    (void)state;
+    jx_error err;
+    json_t *json = json_pack("{s:i}", "bad\nkey\x01 ЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖ", 1);
+    assert_null(jx_json_to_message(&justx__v1__person__descriptor, json, &err));
+    assert_int_equal(err.code, JX_ERR_JSON_UNKNOWN_FIELD);
+    assert_null(strchr(err.message, '\n'));
+    assert_null(strchr(err.message, '\x01'));
+    assert_non_null(strstr(err.message, "person.bad?key? ЖЖ"));
+    assert_non_null(strstr(err.message, "... is not a field of justx.v1.Person"));
+    json_t *sentence = json_string(err.message); /* NULL if not valid UTF-8 */
+    assert_non_null(sentence);
+    json_decref(sentence);
+    json_decref(json);
+
+    json = json_pack("{s:s}", "sex",
+                     "ЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖ");
+    assert_null(jx_json_to_message(&justx__v1__person__descriptor, json, &err));
+    assert_int_equal(err.code, JX_ERR_JSON_BAD_VALUE);
+    sentence = json_string(err.message);
+    assert_non_null(sentence);
+    json_decref(sentence);
+    json_decref(json);
+}
+
 /* --- random mutations must never crash --- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
@@ -1119,6 +1229,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_strings_must_be_utf8),
         cmocka_unit_test(test_other_scalar_types_and_oneof),
+        cmocka_unit_test(test_depth_is_bounded),
+        cmocka_unit_test(test_error_sentences_are_safe),
         cmocka_unit_test(test_random_mutations_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
