@@ -164,6 +164,15 @@ int jx_trust_add_crl(jx_trust *self, const char *crl_file, jx_error *err)
     return 0;
 }
 
+void jx_trust_each_identity(jx_trust *self, jx_trust_identity_fn each, void *arg)
+{
+    pthread_mutex_lock(&self->lock);
+    for (size_t i = 0; i < self->cache.capacity; i++)
+        if (self->cache.slots[i] && each(arg, self->cache.slots[i]) != 0)
+            break;
+    pthread_mutex_unlock(&self->lock);
+}
+
 X509_STORE *jx_trust_store(jx_trust *self)
 {
     return self->store;

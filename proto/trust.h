@@ -60,6 +60,11 @@ const jx_identity *jx_trust_verify_der(jx_trust *self, const uint8_t *der, size_
 const jx_identity *jx_trust_verify_x509(jx_trust *self, X509 *cert, STACK_OF(X509) *chain,
                                         int64_t now_ms, jx_error *err);
 
+/* Calls each for every certificate verified so far (the cache), e.g. to list
+ * those about to expire. Stops when each returns non-zero. */
+typedef int (*jx_trust_identity_fn)(void *arg, const jx_identity *identity);
+void jx_trust_each_identity(jx_trust *self, jx_trust_identity_fn each, void *arg);
+
 /* The store to hand to OpenSSL (SSL_CTX_set1_verify_cert_store): same
  * anchors, same CRLs, same flags. Borrowed. */
 X509_STORE *jx_trust_store(jx_trust *self);
