@@ -629,6 +629,29 @@ static void test_threads_share_one_store(void **state)
     jx_adapter_store_destroy(&store);
 }
 
+/* Two handles on one file, as the daemon and the CLI in two processes would
+ * have: each sees what the other committed. */
+static void test_two_handles_on_one_file(void **state)
+{
+    (void)state;
+    jx_error err;
+    jx_adapter_store *daemon = open_store();
+    jx_adapter_store *cli = open_store();
+    assert_int_equal(
+        jx_adapter_store_outbox_add(daemon, "h-1", "t", "", "", (const uint8_t *)"e", 1, 0, &err),
+        1);
+    jx_adapter_store_sent_entry *sent = NULL;
+    assert_int_equal(jx_adapter_store_sent_get(cli, "h-1", &sent, &err), 1);
+    assert_true(sent->in_outbox);
+    jx_adapter_store_sent_entry_destroy(&sent);
+    add_receipt(cli, "h-1", "ACCEPTED", "", 1, 1);
+    add_receipt(daemon, "h-1", "ACCEPTED", "", 1, 0);
+    jx_adapter_store_outbox_entry *entry = NULL;
+    assert_int_equal(jx_adapter_store_outbox_next(daemon, 0, &entry, &err), 0);
+    jx_adapter_store_destroy(&cli);
+    jx_adapter_store_destroy(&daemon);
+}
+
 /* ---- SIGKILL in the middle ---- */
 
 enum { CRASH_ROUNDS = 20 };
@@ -725,6 +748,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_and_foreign_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_share_one_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_handles_on_one_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_loses_nothing_reported, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
