@@ -336,6 +336,7 @@ static void start_relay(jx_tls_frontend *self, connection *conn)
         return;
     }
     conn->relay.plain_fd = fd;
+    conn->relay.pace_greeting = true;
     conn->plain_watch = (watch){.which = SIDE_PLAIN, .conn = conn, .events = 0};
     conn->state = CONN_RELAY;
     /* Read-ahead may already hold the client's greeting: pump now. */

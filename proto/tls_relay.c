@@ -238,10 +238,27 @@ static int plain_write_step(jx_tls_relay *self, bool *progress, jx_error *err)
     jx_relay_buffer *b = &self->to_plain;
     if (self->plain_fd < 0 || self->plain_closed || buffered(b) == 0)
         return 0;
-    ssize_t n = send(self->plain_fd, b->data + b->head, buffered(b), MSG_NOSIGNAL);
+    size_t len = buffered(b);
+    if (self->pace_greeting) {
+        uint64_t from = self->bytes_from_plain;
+        uint64_t allowed = from >= JX_ZMTP_GREETING_SIZE       ? UINT64_MAX
+                           : from >= JX_ZMTP_SIGNATURE_SIZE + 1 ? JX_ZMTP_GREETING_SIZE
+                           : from >= JX_ZMTP_SIGNATURE_SIZE     ? JX_ZMTP_SIGNATURE_SIZE + 1
+                                                                : JX_ZMTP_SIGNATURE_SIZE;
+        if (allowed == UINT64_MAX) {
+            self->pace_greeting = false;
+        } else {
+            if (self->bytes_to_plain >= allowed)
+                return 0; /* the ROUTER's next greeting bytes will wake us */
+            if (len > allowed - self->bytes_to_plain)
+                len = (size_t)(allowed - self->bytes_to_plain);
+        }
+    }
+    ssize_t n = send(self->plain_fd, b->data + b->head, len, MSG_NOSIGNAL);
     if (n >= 0) {
         *progress = true;
         b->head += (size_t)n;
+        self->bytes_to_plain += (uint64_t)n;
         return 0;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {

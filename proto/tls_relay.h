@@ -50,6 +50,15 @@ typedef struct {
     bool plain_read_blocked;
     bool plain_write_blocked;
     bool more; /* the last pump stopped early: pump again without waiting */
+    /* Front end: release the client's bytes to the ROUTER in the steps a
+     * libzmq peer takes: its signature; its major version once the ROUTER's
+     * signature has come; the rest of its greeting once the ROUTER's major
+     * version has come; anything after (READY) once the ROUTER's whole
+     * greeting has come. libzmq 4.3.4 drops or stalls a peer whose bytes run
+     * ahead of that (found with openssl s_client sending all at once), and a
+     * client is free to send all at once. */
+    bool pace_greeting;
+    uint64_t bytes_to_plain;
     uint64_t bytes_from_tls;
     uint64_t bytes_from_plain;
 } jx_tls_relay;
