@@ -171,31 +171,35 @@ static bool has_glob(const char *text)
     return strpbrk(text, "*?[") != NULL;
 }
 
-/* Levenshtein distance, capped: names are short. */
+/* Edit distance counting a swap of neighbours as one edit (optimal string
+ * alignment), since "sned" for "send" is a typo like any other. Names are
+ * short; longer ones are never "close". */
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63)
         return SIZE_MAX;
-    size_t row[64];
+    size_t before[64], previous[64], row[64];
     for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
+        previous[j] = j;
     for (size_t i = 1; i <= la; i++) {
-        size_t diagonal = row[0];
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t above = row[j];
             size_t cost = (a[i - 1] == b[j - 1]) ? 0 : 1;
-            size_t best = diagonal + cost;
-            if (above + 1 < best)
-                best = above + 1;
+            size_t best = previous[j - 1] + cost;
+            if (previous[j] + 1 < best)
+                best = previous[j] + 1;
             if (row[j - 1] + 1 < best)
                 best = row[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                before[j - 2] + 1 < best)
+                best = before[j - 2] + 1;
             row[j] = best;
-            diagonal = above;
         }
+        memcpy(before, previous, sizeof before);
+        memcpy(previous, row, sizeof previous);
     }
-    return row[lb];
+    return previous[lb];
 }
 
 /* The closest candidate within a distance that still looks like a typo. */
@@ -783,8 +787,8 @@ static int parse_limits(loader *l, const config_setting_t *gateway)
         describe(d, sizeof d, cfg->limits.default_ttl_ms, UNIT_MS);
         describe(m, sizeof m, cfg->limits.max_ttl_ms, UNIT_MS);
         return fail_at(l, at,
-                       "'default_ttl_ms' in gateway.limits (%s) is more than 'max_ttl_ms' (%s)", d,
-                       m);
+                       "'default_ttl_ms' in gateway.limits is %s, more than 'max_ttl_ms', %s",
+                       d, m);
     }
     if (cfg->limits.retry_initial_ms > cfg->limits.retry_max_ms) {
         const config_setting_t *at = config_setting_get_member(limits, "retry_initial_ms");
