@@ -380,7 +380,10 @@ static int literal_integer(const loader *l, const config_setting_t *setting, con
             return 0;
         char *end = NULL;
         errno = 0;
-        long long parsed = strtoll(q, &end, 0);
+        /* libconfig reads "010" as ten: decimal unless 0x. */
+        const char *digits = (*q == '-' || *q == '+') ? q + 1 : q;
+        int base = (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) ? 16 : 10;
+        long long parsed = strtoll(q, &end, base);
         if (errno == ERANGE)
             return -1;
         if (end == q)
