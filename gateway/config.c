@@ -41,8 +41,8 @@ enum {
 };
 #define SECOND_MS INT64_C(1000)
 #define MINUTE_MS (60 * SECOND_MS)
-#define HOUR_MS (60 * MINUTE_MS)
-#define DAY_MS (24 * HOUR_MS)
+#define HOUR_MS   (60 * MINUTE_MS)
+#define DAY_MS    (24 * HOUR_MS)
 
 /* ---- names of settings, per group (for typo detection) ---- */
 
@@ -78,9 +78,10 @@ static const struct {
     const char *group;
     const char *const *names;
 } all_groups[] = {
-    {"the top level", root_names}, {"gateway", gateway_names},     {"gateway.tls", tls_names},
-    {"gateway.journal", journal_names}, {"gateway.limits", limits_names},
-    {"an agency", agency_names},   {"a route", route_names},
+    {"the top level", root_names},    {"gateway", gateway_names},
+    {"gateway.tls", tls_names},       {"gateway.journal", journal_names},
+    {"gateway.limits", limits_names}, {"an agency", agency_names},
+    {"a route", route_names},
 };
 
 typedef struct {
@@ -244,13 +245,13 @@ static int check_members(loader *l, const config_setting_t *group, const char *w
             continue;
         const char *suggestion = closest(name, names, count_names(names));
         if (suggestion)
-            return fail_at(l, member, "unknown setting '%s' in %s (did you mean '%s'?)", name, where,
-                           suggestion);
+            return fail_at(l, member, "unknown setting '%s' in %s (did you mean '%s'?)", name,
+                           where, suggestion);
         for (size_t g = 0; g < sizeof all_groups / sizeof all_groups[0]; g++)
             for (const char *const *k = all_groups[g].names; *k; k++)
                 if (strcmp(*k, name) == 0 && all_groups[g].names != names)
-                    return fail_at(l, member, "unknown setting '%s' in %s (it belongs in %s)",
-                                   name, where, all_groups[g].group);
+                    return fail_at(l, member, "unknown setting '%s' in %s (it belongs in %s)", name,
+                                   where, all_groups[g].group);
         char known_list[256] = "";
         for (const char *const *k = names; *k; k++) {
             if (k != names)
@@ -325,8 +326,8 @@ static void describe(char *out, size_t size, int64_t value, value_unit unit)
         int64_t scale;
         const char *one, *many;
     } scales[] = {
-        {UNIT_BYTES, MIB, "MiB", "MiB"},       {UNIT_BYTES, KIB, "KiB", "KiB"},
-        {UNIT_MS, DAY_MS, "day", "days"},      {UNIT_MS, HOUR_MS, "hour", "hours"},
+        {UNIT_BYTES, MIB, "MiB", "MiB"},           {UNIT_BYTES, KIB, "KiB", "KiB"},
+        {UNIT_MS, DAY_MS, "day", "days"},          {UNIT_MS, HOUR_MS, "hour", "hours"},
         {UNIT_MS, MINUTE_MS, "minute", "minutes"}, {UNIT_MS, SECOND_MS, "s", "s"},
     };
     const char *word = unit == UNIT_BYTES ? " bytes" : (unit == UNIT_MS ? " ms" : "");
@@ -364,10 +365,9 @@ static int literal_integer(const loader *l, const config_setting_t *setting, con
     for (const char *at = p; (at = strstr(at, name)) != NULL; at += name_len) {
         if (end_of_line && at >= end_of_line)
             return 0;
-        bool word_start = at == l->text || !(at[-1] == '_' || at[-1] == '-' ||
-                                             (at[-1] >= 'a' && at[-1] <= 'z') ||
-                                             (at[-1] >= 'A' && at[-1] <= 'Z') ||
-                                             (at[-1] >= '0' && at[-1] <= '9'));
+        bool word_start = at == l->text ||
+                          !(at[-1] == '_' || at[-1] == '-' || (at[-1] >= 'a' && at[-1] <= 'z') ||
+                            (at[-1] >= 'A' && at[-1] <= 'Z') || (at[-1] >= '0' && at[-1] <= '9'));
         const char *q = at + name_len;
         while (*q == ' ' || *q == '\t')
             q++;
@@ -461,8 +461,9 @@ static int get_string_list(loader *l, const config_setting_t *group, const char 
     }
     int type = config_setting_type(setting);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-        return fail_at(l, setting, "'%s' in %s must be a list of strings, e.g. [ \"a\", \"b\" ], not %s",
-                       name, where, type_words(type));
+        return fail_at(l, setting,
+                       "'%s' in %s must be a list of strings, e.g. [ \"a\", \"b\" ], not %s", name,
+                       where, type_words(type));
     int n = config_setting_length(setting);
     if (n == 0 && !allow_empty)
         return fail_at(l, setting, "'%s' in %s must not be empty", name, where);
@@ -544,8 +545,8 @@ static int get_path_list(loader *l, const config_setting_t *group, const char *w
 
 /* Bits of the document types a name or pattern matches; 0 with an error
  * when it matches none or names a type that is not a document. */
-static int type_bits(loader *l, const config_setting_t *setting, const char *text,
-                     const char *what, uint64_t *bits)
+static int type_bits(loader *l, const config_setting_t *setting, const char *text, const char *what,
+                     uint64_t *bits)
 {
     *bits = 0;
     if (!has_glob(text)) {
@@ -639,8 +640,9 @@ static int parse_listen(loader *l, const config_setting_t *setting, const char *
     } else {
         const char *colon = strrchr(text, ':');
         if (colon == NULL)
-            return fail_at(l, setting, "'listen' in gateway is '%s'; it must be host:port, e.g. "
-                                       "127.0.0.1:7443",
+            return fail_at(l, setting,
+                           "'listen' in gateway is '%s'; it must be host:port, e.g. "
+                           "127.0.0.1:7443",
                            text);
         if (memchr(text, ':', (size_t)(colon - text)) != NULL)
             return fail_at(l, setting,
@@ -677,10 +679,11 @@ static int check_gateway_id(loader *l, const config_setting_t *setting, const ch
         return fail_at(l, setting, "'id' in gateway is longer than 255 characters");
     for (const char *p = id; *p; p++)
         if (*p <= ' ' || *p == '+' || *p > '~')
-            return fail_at(l, setting,
-                           "'id' in gateway is '%s'; it names the gateway in signed checkpoints and "
-                           "may hold no spaces, '+' or non-ASCII characters",
-                           id);
+            return fail_at(
+                l, setting,
+                "'id' in gateway is '%s'; it names the gateway in signed checkpoints and "
+                "may hold no spaces, '+' or non-ASCII characters",
+                id);
     return 0;
 }
 
@@ -693,7 +696,8 @@ static int parse_tls(loader *l, const config_setting_t *gateway)
     if (check_members(l, tls, "gateway.tls", tls_names) < 0)
         return -1;
     const char *where = "gateway.tls";
-    if (get_path(l, tls, where, "certificate", &cfg->tls.certificate, &cfg->lines.certificate) < 0 ||
+    if (get_path(l, tls, where, "certificate", &cfg->tls.certificate, &cfg->lines.certificate) <
+            0 ||
         get_path(l, tls, where, "key", &cfg->tls.key, &cfg->lines.key) < 0 ||
         get_path_list(l, tls, where, "trust_anchors", true, &cfg->tls.trust_anchors,
                       &cfg->tls.n_trust_anchors, &cfg->lines.trust_anchors) < 0 ||
@@ -789,9 +793,8 @@ static int parse_limits(loader *l, const config_setting_t *gateway)
         char d[64], m[64];
         describe(d, sizeof d, cfg->limits.default_ttl_ms, UNIT_MS);
         describe(m, sizeof m, cfg->limits.max_ttl_ms, UNIT_MS);
-        return fail_at(l, at,
-                       "'default_ttl_ms' in gateway.limits is %s, more than 'max_ttl_ms', %s",
-                       d, m);
+        return fail_at(
+            l, at, "'default_ttl_ms' in gateway.limits is %s, more than 'max_ttl_ms', %s", d, m);
     }
     if (cfg->limits.retry_initial_ms > cfg->limits.retry_max_ms) {
         const config_setting_t *at = config_setting_get_member(limits, "retry_initial_ms");
@@ -1197,8 +1200,8 @@ static int read_file(loader *l, char **text_out, size_t *len_out)
     for (;;) {
         if (len == capacity) {
             if (capacity > CONFIG_FILE_MAX) {
-                jx_error_set(l->err, JX_ERR_CONFIG, "%s: the file is larger than %d MiB",
-                             l->path, CONFIG_FILE_MAX / MIB);
+                jx_error_set(l->err, JX_ERR_CONFIG, "%s: the file is larger than %d MiB", l->path,
+                             CONFIG_FILE_MAX / MIB);
                 goto failed;
             }
             char *bigger = realloc(text, 2 * capacity + 1);
@@ -1498,8 +1501,9 @@ int jx_gateway_config_print(const jx_gateway_config *self, FILE *out)
     fprintf(out, "  log_level       %s\n", jx_gateway_log_level_name(self->log_level));
     fprintf(out, "  tls             TLS %s or later, certificate %s\n",
             self->tls.min_version == TLS1_2_VERSION ? "1.2" : "1.3", self->tls.certificate);
-    fprintf(out, "                  %zu trust anchor file(s), %zu CRL file(s), at most %d "
-                 "connections (%d per agency)\n",
+    fprintf(out,
+            "                  %zu trust anchor file(s), %zu CRL file(s), at most %d "
+            "connections (%d per agency)\n",
             self->tls.n_trust_anchors, self->tls.n_crls, self->tls.max_connections,
             self->tls.max_connections_per_agency);
     describe(a, sizeof a, self->limits.max_message_bytes, UNIT_BYTES);
@@ -1508,23 +1512,25 @@ int jx_gateway_config_print(const jx_gateway_config *self, FILE *out)
     describe(a, sizeof a, self->limits.default_ttl_ms, UNIT_MS);
     describe(b, sizeof b, self->limits.max_ttl_ms, UNIT_MS);
     fprintf(out, "                  time to live %s by default, %s at most\n", a, b);
-    fprintf(out, "                  retry after %lld ms doubling to %lld ms; group commit of "
-                 "%lld messages or %lld ms\n",
+    fprintf(out,
+            "                  retry after %lld ms doubling to %lld ms; group commit of "
+            "%lld messages or %lld ms\n",
             (long long)self->limits.retry_initial_ms, (long long)self->limits.retry_max_ms,
             (long long)self->limits.group_commit_max_messages,
             (long long)self->limits.group_commit_max_delay_ms);
-    fprintf(out, "  journal         checkpoint every %lld records or %lld ms; segments of %lld "
-                 "bytes\n",
+    fprintf(out,
+            "  journal         checkpoint every %lld records or %lld ms; segments of %lld "
+            "bytes\n",
             (long long)self->journal.checkpoint_every_records,
-            (long long)self->journal.checkpoint_every_ms,
-            (long long)self->journal.segment_bytes);
+            (long long)self->journal.checkpoint_every_ms, (long long)self->journal.segment_bytes);
     fprintf(out, "  digest          sha256:");
     for (size_t i = 0; i < JX_CONFIG_DIGEST_SIZE; i++)
         fprintf(out, "%02x", self->digest[i]);
     fprintf(out, "\n\n");
 
     /* Agencies. */
-    int w_id = (int)strlen("AGENCY"), w_name = (int)strlen("NAME"), w_send = (int)strlen("MAY SEND");
+    int w_id = (int)strlen("AGENCY"), w_name = (int)strlen("NAME"),
+        w_send = (int)strlen("MAY SEND");
     char list[512];
     for (size_t i = 0; i < self->n_agencies; i++) {
         w_id = width_of(self->agencies[i].id, w_id);

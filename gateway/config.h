@@ -49,51 +49,51 @@ typedef enum {
  * bit i stands for jx_registry_all()[i] (document types only). */
 typedef struct {
     char *id;
-    char *name;              /* display name; the id when the file gives none */
-    char **send;             /* type names and patterns as written */
+    char *name;  /* display name; the id when the file gives none */
+    char **send; /* type names and patterns as written */
     size_t n_send;
     char **receive;
     size_t n_receive;
     uint64_t send_types;
     uint64_t receive_types;
-    int max_adapters;        /* connections at once; gateway.tls.max_connections_per_agency by default */
+    int max_adapters; /* connections at once; gateway.tls.max_connections_per_agency by default */
     int line;
 } jx_agency_config;
 
 /* A route. Recipients are agency ids (indexes into cfg->agencies in to_agency). */
 typedef struct {
-    char *name;              /* NULL when the file gives none */
-    char *label;             /* name, or "route #N" (1-based), for messages */
-    char *from;              /* an agency id or an fnmatch pattern */
-    char *type;              /* a type name or an fnmatch pattern */
+    char *name;  /* NULL when the file gives none */
+    char *label; /* name, or "route #N" (1-based), for messages */
+    char *from;  /* an agency id or an fnmatch pattern */
+    char *type;  /* a type name or an fnmatch pattern */
     char **to;
     size_t *to_agency;
     size_t n_to;
-    uint64_t types;          /* document types `type` matches (same bits as agencies) */
+    uint64_t types; /* document types `type` matches (same bits as agencies) */
     int line;
 } jx_route_config;
 
 typedef struct jx_route_table jx_route_table; /* precomputed routing, routes.c */
 
 typedef struct {
-    char *path;              /* as the caller named it, for messages */
+    char *path;                            /* as the caller named it, for messages */
     uint8_t digest[JX_CONFIG_DIGEST_SIZE]; /* SHA-256 of the file's bytes */
 
-    char *id;                /* gateway name, the checkpoint origin */
-    char *listen;            /* "host:port" as written */
-    char *listen_host;       /* without brackets for IPv6 */
+    char *id;          /* gateway name, the checkpoint origin */
+    char *listen;      /* "host:port" as written */
+    char *listen_host; /* without brackets for IPv6 */
     uint16_t listen_port;
-    char *state_dir;         /* absolute; holds journal/, spool.db, run/ */
+    char *state_dir; /* absolute; holds journal/, spool.db, run/ */
     jx_gateway_log_level log_level;
 
     struct {
-        char *certificate;   /* absolute paths */
+        char *certificate; /* absolute paths */
         char *key;
         char **trust_anchors;
         size_t n_trust_anchors;
         char **crls;
         size_t n_crls;
-        int min_version;     /* TLS1_3_VERSION (0x0304) or TLS1_2_VERSION (0x0303) */
+        int min_version; /* TLS1_3_VERSION (0x0304) or TLS1_2_VERSION (0x0303) */
         int64_t handshake_timeout_ms;
         int max_connections;
         int max_connections_per_agency;
@@ -118,11 +118,11 @@ typedef struct {
 
     jx_agency_config *agencies; /* in file order */
     size_t n_agencies;
-    jx_route_config *routes;    /* in file order */
+    jx_route_config *routes; /* in file order */
     size_t n_routes;
 
     /* private */
-    size_t *agency_order;       /* agency indexes sorted by id, for lookup */
+    size_t *agency_order; /* agency indexes sorted by id, for lookup */
     jx_route_table *table;
     struct {
         int state_dir, certificate, key, trust_anchors, crls;

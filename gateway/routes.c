@@ -250,8 +250,8 @@ int jx_routes_resolve(const jx_gateway_config *cfg, const char *sender, const ch
                                     "%s may not address a message to itself", id);
             size_t t = (size_t)(cell - cfg->table->cells) % cfg->table->n_types;
             if (!bit(cfg->agencies[r].receive_types, t))
-                return jx_error_set(err, JX_ERR_NOT_PERMITTED, "the recipient %s may not receive %s",
-                                    id, type);
+                return jx_error_set(err, JX_ERR_NOT_PERMITTED,
+                                    "the recipient %s may not receive %s", id, type);
             return jx_error_set(err, JX_ERR_NOT_PERMITTED, "no route carries %s from %s to %s",
                                 type, cfg->agencies[a].id, id);
         }
@@ -304,8 +304,8 @@ int jx_routes_explain(const jx_gateway_config *cfg, const char *sender, const ch
     if (agency == NULL)
         fprintf(out, "  %s is not an agency of this gateway.\n", quote(q1, sender));
     if (agency && found && found->is_document && !bit(agency->send_types, t)) {
-        fprintf(out, "  %s may not send %s: its 'send' list (agency on line %d) allows ", agency->id,
-                type, agency->line);
+        fprintf(out, "  %s may not send %s: its 'send' list (agency on line %d) allows ",
+                agency->id, type, agency->line);
         bool first = true;
         for (size_t i = 0; i < n_types; i++)
             if (bit(agency->send_types, i)) {

@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DATA JX_SOURCE_DIR "/tests/data/conf/"
+#define DATA    JX_SOURCE_DIR "/tests/data/conf/"
 #define EXAMPLE JX_SOURCE_DIR "/conf/gateway.conf"
 
 static char *slurp(const char *path, size_t *len)
@@ -99,11 +99,11 @@ static uint64_t bits(const char *a, const char *b, const char *c, const char *d)
     return out;
 }
 
-#define SO "justx.v1.SentenceOrder"
-#define PR "justx.v1.ProbationReferral"
+#define SO  "justx.v1.SentenceOrder"
+#define PR  "justx.v1.ProbationReferral"
 #define RNA "justx.v1.RiskNeedsAssessment"
-#define CT "justx.v1.CaseTransfer"
-#define SU "justx.v1.StatusUpdate"
+#define CT  "justx.v1.CaseTransfer"
+#define SU  "justx.v1.StatusUpdate"
 
 /* ---- the example ---- */
 
@@ -417,7 +417,8 @@ static void route_permissions(void **state)
                    "justx.v1.SentenceOrder)");
     assert_refused("sender-may-not-send.conf",
                    "route 'prison-orders': KG-PRISON may not send justx.v1.SentenceOrder");
-    assert_refused("from-matches-nothing.conf", "'from' pattern 'LV-*' of route #1 matches no agency");
+    assert_refused("from-matches-nothing.conf",
+                   "'from' pattern 'LV-*' of route #1 matches no agency");
 }
 
 static void include_refused(void **state)
@@ -503,35 +504,41 @@ static void inline_refusals(void **state)
     const char *two = GATEWAY_OK "agencies = ( { id = \"A\"; send = [ \"justx.v1.*\" ]; },\n"
                                  "  { id = \"B\"; receive = [ \"justx.v1.StatusUpdate\" ]; } );\n";
     char body[2048];
-    snprintf(body, sizeof body,
-             "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ \"A\" ]; } );\n",
-             two);
+    snprintf(
+        body, sizeof body,
+        "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ \"A\" ]; } );\n",
+        two);
     refused_inline(body, 5, "route #1 sends A's messages back to A itself");
-    snprintf(body, sizeof body,
-             "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ \"B\", \"B\" ]; "
-             "} );\n",
-             two);
+    snprintf(
+        body, sizeof body,
+        "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ \"B\", \"B\" ]; "
+        "} );\n",
+        two);
     refused_inline(body, 5, "'to' of route #1 lists B twice");
-    snprintf(body, sizeof body,
-             "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ \"B*\" ]; } );\n",
-             two);
+    snprintf(
+        body, sizeof body,
+        "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ \"B*\" ]; } );\n",
+        two);
     refused_inline(body, 5, "'to' of route #1 lists agency ids, not patterns: 'B*'");
     snprintf(body, sizeof body,
-             "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ ]; } );\n", two);
+             "%sroutes = ( { from = \"A\"; type = \"justx.v1.StatusUpdate\"; to = [ ]; } );\n",
+             two);
     refused_inline(body, 5, "'to' in route #1 must not be empty");
     snprintf(body, sizeof body, "%sroutes = ( { from = \"A\"; to = [ \"B\" ]; } );\n", two);
     refused_inline(body, 5, "missing required setting 'type' in route #1");
-    snprintf(body, sizeof body,
-             "%sroutes = ( { name = \"x\"; from = \"A\"; type = \"justx.v1.*\"; to = [ \"B\" ]; },\n"
-             "  { name = \"x\"; from = \"A\"; type = \"justx.v1.*\"; to = [ \"B\" ]; } );\n",
-             two);
+    snprintf(
+        body, sizeof body,
+        "%sroutes = ( { name = \"x\"; from = \"A\"; type = \"justx.v1.*\"; to = [ \"B\" ]; },\n"
+        "  { name = \"x\"; from = \"A\"; type = \"justx.v1.*\"; to = [ \"B\" ]; } );\n",
+        two);
     refused_inline(body, 6, "two routes are named 'x' (the first on line 5)");
     snprintf(body, sizeof body,
              "%sroutes = ( { name = \"cases\"; from = \"A\"; type = \"justx.v1.Case*\";\n"
              "  to = [ \"B\" ]; } );\n",
              two);
-    refused_inline(body, 6, "route 'cases': recipient B may receive none of the types this route "
-                            "carries (justx.v1.CaseTransfer)");
+    refused_inline(body, 6,
+                   "route 'cases': recipient B may receive none of the types this route "
+                   "carries (justx.v1.CaseTransfer)");
     snprintf(body, sizeof body,
              "%sroutes = ( { from = \"B\"; type = \"justx.v1.*\"; to = [ \"A\" ]; } );\n", two);
     refused_inline(body, 5, "B may send no type matching 'justx.v1.*'");

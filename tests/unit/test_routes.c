@@ -26,14 +26,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXAMPLE JX_SOURCE_DIR "/conf/gateway.conf"
+#define EXAMPLE  JX_SOURCE_DIR "/conf/gateway.conf"
 #define PATTERNS JX_SOURCE_DIR "/tests/data/conf/patterns.conf"
 
-#define SO "justx.v1.SentenceOrder"
-#define PR "justx.v1.ProbationReferral"
+#define SO  "justx.v1.SentenceOrder"
+#define PR  "justx.v1.ProbationReferral"
 #define RNA "justx.v1.RiskNeedsAssessment"
-#define CT "justx.v1.CaseTransfer"
-#define SU "justx.v1.StatusUpdate"
+#define CT  "justx.v1.CaseTransfer"
+#define SU  "justx.v1.StatusUpdate"
 
 static jx_gateway_config *load(const char *path)
 {
@@ -113,8 +113,9 @@ static void demo_story_by_routes(void **state)
     /* Fan-out: one order, two recipients. */
     expect_routed(cfg, "KG-COURT-BISHKEK", SO, NULL, 0,
                   "KG-PROBATION:route 'sentence-order' KG-PRISON:route 'sentence-order'");
-    expect_routed(cfg, "KG-PROBATION", SU, NULL, 0,
-                  "KG-COURT-BISHKEK:route 'probation-status' KG-PROSECUTOR:route 'probation-status'");
+    expect_routed(
+        cfg, "KG-PROBATION", SU, NULL, 0,
+        "KG-COURT-BISHKEK:route 'probation-status' KG-PROSECUTOR:route 'probation-status'");
     expect_routed(cfg, "KG-PROBATION", CT, NULL, 0, "LV-PROBATION:route 'transfer-to-latvia'");
     expect_routed(cfg, "LV-PROBATION", SU, NULL, 0, "KG-PROBATION:route 'latvia-status'");
 
@@ -255,7 +256,8 @@ static void explain_in_words(void **state)
 
     text = explain(cfg, "KG-PRISON", SO, NULL, 0, 1);
     assert_contains(text, "KG-PRISON may not send justx.v1.SentenceOrder: its 'send' list");
-    assert_contains(text, "Refused (NOT_PERMITTED): KG-PRISON may not send justx.v1.SentenceOrder.");
+    assert_contains(text,
+                    "Refused (NOT_PERMITTED): KG-PRISON may not send justx.v1.SentenceOrder.");
     free(text);
 
     const char *lv[] = {"LV-PROBATION"};
@@ -470,10 +472,10 @@ static void generated_matches_reference(void **state)
                 if (n_requested > 1 && rng() % 4 == 0)
                     requested[n_requested - 1] = requested[0];
                 char want[2048], got[2048] = "";
-                jx_error_code want_code = types[t].is_document
-                                              ? reference(cfg, sender, t, requested, n_requested,
-                                                          want, sizeof want)
-                                              : JX_ERR_NOT_PERMITTED;
+                jx_error_code want_code =
+                    types[t].is_document
+                        ? reference(cfg, sender, t, requested, n_requested, want, sizeof want)
+                        : JX_ERR_NOT_PERMITTED;
                 jx_error err = {0};
                 int rc = jx_routes_resolve(cfg, sender, types[t].name, requested, n_requested,
                                            &decision, &err);
