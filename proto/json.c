@@ -46,10 +46,11 @@
 
 enum {
     PATH_TEXT_MAX = 256,
-    FIELD_NAME_MAX = 128, /* longest JSON field name we produce, with its NUL */
-    DEPTH_MAX = 64,       /* nested messages; only recursive schemas come near */
-    NUMBER_TEXT_MAX = 64, /* longest numeric string we try to parse */
-    QUOTE_MAX = 60,       /* bytes of untrusted text quoted in an error */
+    FIELD_NAME_MAX = 128,  /* longest JSON field name we produce, with its NUL */
+    DEPTH_MAX = 64,        /* nested messages; only recursive schemas come near */
+    NUMBER_TEXT_MAX = 64,  /* longest numeric string we try to parse */
+    QUOTE_MAX = 60,        /* bytes of untrusted text quoted in an error */
+    SYNTAX_TEXT_MAX = 200, /* bytes of jansson's error text quoted */
 };
 
 /* Base64 goes through OpenSSL's int-sized interfaces: keep both the input
@@ -180,6 +181,74 @@ static const char *proto_type_name(ProtobufCType type)
     return "unknown type";
 }
 
+/* Length of the valid RFC 3629 UTF-8 character at s (at most len bytes
+ * available): no overlong forms, no surrogates, nothing above U+10FFFF.
+ * 0 when s does not start a valid character. */
+static size_t utf8_character(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t follow;
+    uint32_t code, min;
+    if ((c & 0xE0) == 0xC0) {
+        follow = 1, code = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        follow = 2, code = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        follow = 3, code = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len <= follow)
+        return 0;
+    for (size_t k = 1; k <= follow; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        code = (code << 6) | (s[k] & 0x3F);
+    }
+    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+        return 0;
+    return follow + 1;
+}
+
+/* protobuf-c does not check the strings it unpacks; jansson insists on UTF-8. */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_character(s + i, len - i);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* Untrusted text quoted in an error sentence, cut to fit out (size bytes,
+ * with room for "..."): control characters and bytes that are not UTF-8
+ * become '?', so the sentence stays one line of valid UTF-8 that can itself
+ * go into JSON or a log. */
+static const char *quote_text(const char *text, size_t len, char *out, size_t size)
+{
+    const unsigned char *in = (const unsigned char *)text;
+    size_t i = 0, n = 0;
+    while (i < len) {
+        size_t character = utf8_character(in + i, len - i);
+        size_t width = character ? character : 1;
+        if (n + width + 4 > size)
+            break;
+        if (character == 0 || in[i] < 0x20 || in[i] == 0x7f)
+            out[n++] = '?';
+        else
+            memcpy(out + n, in + i, width), n += width;
+        i += width;
+    }
+    if (i < len)
+        out[n++] = '.', out[n++] = '.', out[n++] = '.';
+    out[n] = '\0';
+    return out;
+}
+
 /* The shortest %g form that reads back as the same double, so that a
  * sentence quotes 1e+39 rather than 9.9999999999999994e+38. */
 static void render_real(double real, char *out, size_t size)
@@ -189,27 +258,6 @@ static void render_real(double real, char *out, size_t size)
         if (strtod(out, NULL) == real)
             return;
     }
-}
-
-/* Untrusted text quoted in an error sentence: at most QUOTE_MAX bytes, cut
- * on a UTF-8 character boundary, control characters shown as '?', so the
- * sentence stays one line of valid UTF-8 that can itself go into JSON. */
-static const char *quote_text(const char *text, size_t len, char *out, size_t size)
-{
-    size_t limit = len < QUOTE_MAX ? len : QUOTE_MAX;
-    if (limit + 4 > size)
-        limit = size > 4 ? size - 4 : 0;
-    while (limit < len && limit > 0 && ((unsigned char)text[limit] & 0xC0) == 0x80)
-        limit--; /* never end inside a multi-byte character */
-    size_t n = 0;
-    for (; n < limit; n++) {
-        unsigned char c = (unsigned char)text[n];
-        out[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    if (limit < len)
-        out[n++] = '.', out[n++] = '.', out[n++] = '.';
-    out[n] = '\0';
-    return out;
 }
 
 /* A short rendering of a scalar JSON value for error sentences. */
@@ -256,42 +304,6 @@ static size_t element_size(ProtobufCType type)
         return sizeof(ProtobufCBinaryData);
     }
     return 0;
-}
-
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
- * protobuf-c does not check strings it unpacks; jansson insists on UTF-8. */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t follow;
-        uint32_t code, min;
-        if ((c & 0xE0) == 0xC0) {
-            follow = 1, code = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            follow = 2, code = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            follow = 3, code = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i <= follow)
-            return false;
-        for (size_t k = 1; k <= follow; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            code = (code << 6) | (s[i + k] & 0x3F);
-        }
-        if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
-            return false;
-        i += follow + 1;
-    }
-    return true;
 }
 
 /* --- encoding: message -> JSON --- */
@@ -1087,8 +1099,11 @@ ProtobufCMessage *jx_json_text_to_message(const ProtobufCMessageDescriptor *desc
     json_t *root =
         json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &syntax);
     if (root == NULL) {
+        /* jansson quotes the offending input, which may hold anything */
+        char quoted[SYNTAX_TEXT_MAX];
         jx_error_set(err, JX_ERR_JSON_SYNTAX, "JSON syntax error at line %d, column %d: %s",
-                     syntax.line, syntax.column, syntax.text);
+                     syntax.line, syntax.column,
+                     quote_text(syntax.text, strlen(syntax.text), quoted, sizeof quoted));
         return NULL;
     }
     ProtobufCMessage *msg = jx_json_to_message(descriptor, root, err);

@@ -976,6 +976,18 @@ static void test_error_sentences_are_safe(void **state)
     json_decref(sentence);
     json_decref(json);
 
+    /* jansson's syntax error quotes raw input: a newline, bytes not UTF-8 */
+    const char *raw[] = {"{\"\\\nr\": \"\"}", "{\"a\xff\xfe\": 1}", "{\"\xd0\": 1}"};
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
+        assert_null(decode_text(&justx__v1__person__descriptor, raw[i], &err));
+        assert_int_equal(err.code, JX_ERR_JSON_SYNTAX);
+        assert_null(strchr(err.message, '\n'));
+        sentence = json_string(err.message);
+        if (sentence == NULL)
+            fail_msg("not UTF-8: %s", err.message);
+        json_decref(sentence);
+    }
+
     json = json_pack("{s:s}", "sex",
                      "ЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖЖ");
     assert_null(jx_json_to_message(&justx__v1__person__descriptor, json, &err));
