@@ -9,10 +9,13 @@
  *                 accepted on input; an unknown number is written as a number
  *   int64, uint64, sint64, fixed64, sfixed64
  *                 decimal strings ("1767605400000"); JSON numbers accepted on
- *                 input when they are exact integers in range
+ *                 input when they are exact integers in range (jansson reads
+ *                 integers into a long long: a uint64 above 2^63-1 must come
+ *                 as a string)
  *   int32, uint32 and the other 32-bit integers
  *                 numbers; decimal strings accepted on input
- *   float, double numbers; "NaN", "Infinity", "-Infinity" as strings
+ *   float, double numbers (17 significant digits, so doubles round-trip);
+ *                 "NaN", "Infinity", "-Infinity" as strings
  *   bool          true / false
  *   bytes         standard base64 with padding; URL-safe and unpadded base64
  *                 accepted on input
