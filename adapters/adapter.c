@@ -553,26 +553,62 @@ jx_tls_dialer_state jx_adapter_link_state(jx_adapter *self, jx_error *last_error
     return jx_tls_dialer_get_state(self->dialer, last_error);
 }
 
+int jx_adapter_send_many(jx_adapter *self, jx_adapter_outgoing *messages, size_t count,
+                         jx_error *err)
+{
+    typedef struct {
+        uint8_t *envelope;
+        char recipients[JX_RECIPIENTS_MAX * JX_AGENCY_ID_MAX];
+    } sealed;
+    sealed *seals = calloc(count ? count : 1, sizeof *seals);
+    jx_adapter_store_new_message *rows = calloc(count ? count : 1, sizeof *rows);
+    int rc = -1;
+    if (seals == NULL || rows == NULL) {
+        jx_error_set(err, JX_ERR_SYSTEM, "out of memory sealing %zu messages", count);
+        goto done;
+    }
+    int64_t now = jx_now_ms();
+    for (size_t i = 0; i < count; i++) {
+        const jx_seal_params *params = &messages[i].params;
+        size_t envelope_len = 0;
+        if (jx_envelope_seal(self->signer, params, messages[i].payload, messages[i].payload_len,
+                             &seals[i].envelope, &envelope_len, messages[i].message_id,
+                             err) != 0)
+            goto done;
+        size_t used = 0;
+        for (size_t k = 0; k < params->recipient_count; k++)
+            used += (size_t)snprintf(seals[i].recipients + used, sizeof seals[i].recipients - used,
+                                     "%s%s", k ? "," : "", params->recipients[k]);
+        rows[i] = (jx_adapter_store_new_message){
+            .message_id = messages[i].message_id,
+            .type = params->type,
+            .case_id = params->case_id ? params->case_id : "",
+            .recipients = seals[i].recipients,
+            .envelope = seals[i].envelope,
+            .envelope_len = envelope_len,
+            .created_at_ms = now,
+        };
+    }
+    if (jx_adapter_store_outbox_add_many(self->store, rows, count, err) != 0)
+        goto done;
+    wake(self);
+    rc = 0;
+done:
+    for (size_t i = 0; seals && i < count; i++)
+        free(seals[i].envelope);
+    free(seals);
+    free(rows);
+    return rc;
+}
+
 int jx_adapter_send(jx_adapter *self, const jx_seal_params *params, const uint8_t *payload,
                     size_t payload_len, char message_id[JX_MESSAGE_ID_MAX], jx_error *err)
 {
-    uint8_t *envelope = NULL;
-    size_t envelope_len = 0;
-    if (jx_envelope_seal(self->signer, params, payload, payload_len, &envelope, &envelope_len,
-                         message_id, err) != 0)
+    jx_adapter_outgoing message = {.params = *params, .payload = payload,
+                                   .payload_len = payload_len};
+    if (jx_adapter_send_many(self, &message, 1, err) != 0)
         return -1;
-    char recipients[JX_RECIPIENTS_MAX * JX_AGENCY_ID_MAX] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < params->recipient_count; i++)
-        used += (size_t)snprintf(recipients + used, sizeof recipients - used, "%s%s",
-                                 i ? "," : "", params->recipients[i]);
-    int rc = jx_adapter_store_outbox_add(self->store, message_id, params->type,
-                                         params->case_id ? params->case_id : "", recipients,
-                                         envelope, envelope_len, jx_now_ms(), err);
-    free(envelope);
-    if (rc < 0)
-        return -1;
-    wake(self);
+    memcpy(message_id, message.message_id, JX_MESSAGE_ID_MAX);
     return 0;
 }
 

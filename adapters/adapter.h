@@ -77,6 +77,20 @@ const char *jx_adapter_agency(const jx_adapter *self);
 int jx_adapter_send(jx_adapter *self, const jx_seal_params *params, const uint8_t *payload,
                     size_t payload_len, char message_id[JX_MESSAGE_ID_MAX], jx_error *err);
 
+/* One message for jx_adapter_send_many: what to seal, and (filled in) its id. */
+typedef struct {
+    jx_seal_params params;
+    const uint8_t *payload;
+    size_t payload_len;
+    char message_id[JX_MESSAGE_ID_MAX];
+} jx_adapter_outgoing;
+
+/* Seals count messages and stores them in the outbox in one transaction: one
+ * disk sync for all of them (the outbox's group commit, for a drop-box sweep
+ * or a batch from an agency system). All or none. */
+int jx_adapter_send_many(jx_adapter *self, jx_adapter_outgoing *messages, size_t count,
+                         jx_error *err);
+
 /* A received message, verified end to end. Free with jx_adapter_message_destroy. */
 typedef struct {
     int64_t sequence; /* arrival order */

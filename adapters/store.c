@@ -763,74 +763,119 @@ const char *jx_adapter_store_path(jx_adapter_store *self)
 
 /* ---- outbox ---- */
 
-int jx_adapter_store_outbox_add(jx_adapter_store *self, const char *message_id, const char *type,
-                                const char *case_id, const char *recipients,
-                                const uint8_t *envelope, size_t envelope_len, int64_t created_at_ms,
-                                jx_error *err)
+/* Inserts one message into outbox and sent inside the caller's transaction,
+ * with the lock held. 1 added, 0 already there with the same bytes, -1 with
+ * err (DUPLICATE for an id reused with other bytes). */
+static int outbox_insert(jx_adapter_store *self, const jx_adapter_store_new_message *message,
+                         jx_error *err)
 {
-    if (self == NULL || message_id == NULL || *message_id == '\0' || type == NULL ||
-        envelope == NULL || envelope_len == 0)
+    if (message->message_id == NULL || *message->message_id == '\0' || message->type == NULL ||
+        message->envelope == NULL || message->envelope_len == 0)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT,
                             "adding to the outbox needs a message id, a type and an envelope");
     uint8_t digest[32];
-    if (sha256(envelope, envelope_len, digest) != 0)
-        return jx_error_set_openssl(err, JX_ERR_SYSTEM, "cannot hash message %s", message_id);
-
-    int result = -1;
-    pthread_mutex_lock(&self->lock);
-    if (transaction_begin(self) != 0) {
-        store_fail(self, err, "cannot add message %s to the outbox of %s", message_id, self->path);
-        goto done;
-    }
+    if (sha256(message->envelope, message->envelope_len, digest) != 0)
+        return jx_error_set_openssl(err, JX_ERR_SYSTEM, "cannot hash message %s",
+                                    message->message_id);
     sqlite3_stmt *stmt = statement(self, SQL_SENT_DIGEST);
-    bind_text(stmt, 1, message_id);
+    bind_text(stmt, 1, message->message_id);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         bool same = sqlite3_column_bytes(stmt, 0) == 32 &&
                     memcmp(sqlite3_column_blob(stmt, 0), digest, 32) == 0;
         statement_done(stmt);
-        transaction_rollback(self);
         if (same)
-            result = 0;
-        else
-            jx_error_set(err, JX_ERR_DUPLICATE,
-                         "cannot add message %s to the outbox of %s: a different message with "
-                         "this id was sent before",
-                         message_id, self->path);
-        goto done;
+            return 0;
+        return jx_error_set(err, JX_ERR_DUPLICATE,
+                            "cannot add message %s to the outbox of %s: a different message with "
+                            "this id was sent before",
+                            message->message_id, self->path);
     }
     statement_done(stmt);
     if (rc != SQLITE_DONE)
         goto fail;
 
     stmt = statement(self, SQL_OUTBOX_INSERT);
-    bind_text(stmt, 1, message_id);
-    bind_text(stmt, 2, type);
-    bind_text(stmt, 3, case_id);
-    bind_text(stmt, 4, recipients);
-    bind_blob(stmt, 5, envelope, envelope_len);
-    sqlite3_bind_int64(stmt, 6, created_at_ms);
+    bind_text(stmt, 1, message->message_id);
+    bind_text(stmt, 2, message->type);
+    bind_text(stmt, 3, message->case_id);
+    bind_text(stmt, 4, message->recipients);
+    bind_blob(stmt, 5, message->envelope, message->envelope_len);
+    sqlite3_bind_int64(stmt, 6, message->created_at_ms);
     rc = sqlite3_step(stmt);
     statement_done(stmt);
     if (rc != SQLITE_DONE)
         goto fail;
 
     stmt = statement(self, SQL_SENT_INSERT);
-    bind_text(stmt, 1, message_id);
-    bind_text(stmt, 2, type);
-    bind_text(stmt, 3, case_id);
-    bind_text(stmt, 4, recipients);
+    bind_text(stmt, 1, message->message_id);
+    bind_text(stmt, 2, message->type);
+    bind_text(stmt, 3, message->case_id);
+    bind_text(stmt, 4, message->recipients);
     bind_blob(stmt, 5, digest, sizeof digest);
-    sqlite3_bind_int64(stmt, 6, created_at_ms);
+    sqlite3_bind_int64(stmt, 6, message->created_at_ms);
     rc = sqlite3_step(stmt);
     statement_done(stmt);
-    if (rc != SQLITE_DONE || transaction_commit(self) != 0)
+    if (rc != SQLITE_DONE)
         goto fail;
-    result = 1;
-    goto done;
+    return 1;
 fail:
-    store_fail(self, err, "cannot add message %s to the outbox of %s", message_id, self->path);
-    transaction_rollback(self);
+    return store_fail(self, err, "cannot add message %s to the outbox of %s",
+                      message->message_id, self->path);
+}
+
+int jx_adapter_store_outbox_add_many(jx_adapter_store *self,
+                                     const jx_adapter_store_new_message *messages, size_t count,
+                                     jx_error *err)
+{
+    if (self == NULL || (messages == NULL && count > 0))
+        return jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "no messages to add to the outbox");
+    pthread_mutex_lock(&self->lock);
+    int result = -1;
+    if (transaction_begin(self) != 0) {
+        store_fail(self, err, "cannot add %zu messages to the outbox of %s", count, self->path);
+        goto done;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (outbox_insert(self, &messages[i], err) < 0) {
+            transaction_rollback(self);
+            goto done;
+        }
+    }
+    if (transaction_commit(self) != 0) {
+        store_fail(self, err, "cannot add %zu messages to the outbox of %s", count, self->path);
+        transaction_rollback(self);
+        goto done;
+    }
+    result = 0;
+done:
+    pthread_mutex_unlock(&self->lock);
+    return result;
+}
+
+int jx_adapter_store_outbox_add(jx_adapter_store *self, const char *message_id, const char *type,
+                                const char *case_id, const char *recipients,
+                                const uint8_t *envelope, size_t envelope_len, int64_t created_at_ms,
+                                jx_error *err)
+{
+    if (self == NULL)
+        return jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "no store to add to");
+    jx_adapter_store_new_message message = {message_id, type,         case_id,      recipients,
+                                            envelope,   envelope_len, created_at_ms};
+    pthread_mutex_lock(&self->lock);
+    int result = -1;
+    if (transaction_begin(self) != 0) {
+        store_fail(self, err, "cannot add message %s to the outbox of %s", message_id, self->path);
+        goto done;
+    }
+    result = outbox_insert(self, &message, err);
+    if (result <= 0) {
+        transaction_rollback(self); /* nothing was written */
+    } else if (transaction_commit(self) != 0) {
+        store_fail(self, err, "cannot add message %s to the outbox of %s", message_id, self->path);
+        transaction_rollback(self);
+        result = -1;
+    }
 done:
     pthread_mutex_unlock(&self->lock);
     return result;

@@ -137,6 +137,25 @@ int jx_adapter_store_outbox_add(jx_adapter_store *self, const char *message_id, 
                                 const uint8_t *envelope, size_t envelope_len, int64_t created_at_ms,
                                 jx_error *err);
 
+/* One message for jx_adapter_store_outbox_add_many; strings borrowed. */
+typedef struct {
+    const char *message_id;
+    const char *type;
+    const char *case_id;
+    const char *recipients;
+    const uint8_t *envelope;
+    size_t envelope_len;
+    int64_t created_at_ms;
+} jx_adapter_store_new_message;
+
+/* Adds count messages in one transaction (one fsync for all: group commit
+ * for a drop-box sweep or a batch of sends). All or none: returns 0 when
+ * every one is stored (or already was, with the same bytes), -1 and nothing
+ * stored on the first failure. */
+int jx_adapter_store_outbox_add_many(jx_adapter_store *self,
+                                     const jx_adapter_store_new_message *messages, size_t count,
+                                     jx_error *err);
+
 /* The first outbox entry with a sequence greater than after_sequence (start
  * with 0). Returns 1 and sets *entry_p, 0 when there is none, -1 on error. */
 int jx_adapter_store_outbox_next(jx_adapter_store *self, int64_t after_sequence,

@@ -126,6 +126,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* The file is read again on SIGHUP: hold it by its absolute name, so a
+     * changed working directory cannot make a reload read another file. */
+    char absolute[4096];
+    if (realpath(path, absolute) != NULL)
+        path = absolute;
     jx_error err = {0};
     jx_gateway_config *config = jx_gateway_config_load(path, &err);
     if (config == NULL) {

@@ -8,6 +8,10 @@
  * Space: a message's envelope is dropped when its last delivery finishes; the
  * row itself stays until its expiry (it is the duplicate check) and is then
  * pruned.
+ *
+ * Sequence numbers (messages.seq, receipts.id) are AUTOINCREMENT: never
+ * reused even after every row was deleted, because the broker keeps "sent
+ * through seq N" cursors that a reused smaller number would hide behind.
  */
 #include "spool.h"
 
@@ -23,7 +27,7 @@ enum { SCHEMA_VERSION = 1 };
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS messages ("
-    "  seq INTEGER PRIMARY KEY,"
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  sender TEXT NOT NULL,"
     "  message_id TEXT NOT NULL,"
     "  type TEXT NOT NULL,"
@@ -44,7 +48,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, seq) "
     "  WHERE state = 0;"
     "CREATE TABLE IF NOT EXISTS receipts ("
-    "  id INTEGER PRIMARY KEY,"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  agency TEXT NOT NULL,"
     "  journal_index INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS receipts_by_agency ON receipts (agency, id);";
