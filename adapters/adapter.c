@@ -34,7 +34,8 @@
 #include <zmq.h>
 
 enum {
-    ACK_BATCH_MAX = 32, /* digests per signed Ack */
+    ACK_BATCH_MAX = 32, /* digests per signed Ack: keeps each ACKNOWLEDGED journal record small */
+    BURST_MAX = 256,    /* gateway messages stored per store batch (one sync) */
     HELLO_INTERVAL_MS = JX_TRANSPORT_HEARTBEAT_DEFAULT_MS,
     RESEND_IDLE_MS = 15000, /* outbox unanswered this long: send it again */
     SEND_BATCH = 256,
@@ -70,9 +71,12 @@ struct jx_adapter {
     /* I/O thread state */
     int64_t outbox_sent_through;
     int64_t last_progress_ms;
-    uint8_t ack_digests[ACK_BATCH_MAX][32];
+    uint8_t ack_digests[BURST_MAX * 2][32]; /* stored, not yet acknowledged */
     size_t ack_count;
     int64_t ack_first_ms;
+    char receipt_oks[BURST_MAX][24];        /* queued receipts stored, to confirm */
+    size_t receipt_ok_count;
+    bool stored_something;
     jx_receipt_check_cache receipt_cache;
 };
 
@@ -137,45 +141,59 @@ static void send_outbox(jx_adapter *self)
         adapter_log(self, "level=error event=outbox_error reason=\"%s\"", err.message);
 }
 
-/* One signed Ack for every message stored since the last one. */
+/* Signed Acks, ACK_BATCH_MAX digests each, for every message stored (and
+ * committed) since the last flush. */
 static void flush_acks(jx_adapter *self)
 {
-    if (self->ack_count == 0)
-        return;
-    ProtobufCBinaryData digests[ACK_BATCH_MAX];
-    for (size_t i = 0; i < self->ack_count; i++) {
-        digests[i].data = self->ack_digests[i];
-        digests[i].len = 32;
+    for (size_t start = 0; start < self->ack_count; start += ACK_BATCH_MAX) {
+        size_t count = self->ack_count - start < ACK_BATCH_MAX ? self->ack_count - start
+                                                               : ACK_BATCH_MAX;
+        ProtobufCBinaryData digests[ACK_BATCH_MAX];
+        for (size_t i = 0; i < count; i++) {
+            digests[i].data = self->ack_digests[start + i];
+            digests[i].len = 32;
+        }
+        Justx__V1__Ack ack = JUSTX__V1__ACK__INIT;
+        ack.n_header_sha256 = count;
+        ack.header_sha256 = digests;
+        ack.received_at_ms = jx_now_ms();
+        uint8_t payload[ACK_BATCH_MAX * 40 + 32];
+        size_t payload_len = justx__v1__ack__pack(&ack, payload);
+        jx_seal_params params = {.type = "justx.v1.Ack"};
+        uint8_t *envelope = NULL;
+        size_t envelope_len = 0;
+        char id[JX_MESSAGE_ID_MAX];
+        jx_error err;
+        if (jx_envelope_seal(self->signer, &params, payload, payload_len, &envelope,
+                             &envelope_len, id, &err) != 0) {
+            adapter_log(self, "level=error event=ack_failed reason=\"%s\"", err.message);
+            break;
+        }
+        /* If the link is down the gateway delivers again and we ack again. */
+        send_two(self, "ACK", envelope, envelope_len);
+        free(envelope);
     }
-    Justx__V1__Ack ack = JUSTX__V1__ACK__INIT;
-    ack.n_header_sha256 = self->ack_count;
-    ack.header_sha256 = digests;
-    ack.received_at_ms = jx_now_ms();
-    uint8_t payload[ACK_BATCH_MAX * 40 + 32];
-    size_t payload_len = justx__v1__ack__pack(&ack, payload);
-    jx_seal_params params = {.type = "justx.v1.Ack"};
-    uint8_t *envelope = NULL;
-    size_t envelope_len = 0;
-    char id[JX_MESSAGE_ID_MAX];
-    jx_error err;
-    if (jx_envelope_seal(self->signer, &params, payload, payload_len, &envelope, &envelope_len, id,
-                         &err) != 0) {
-        adapter_log(self, "level=error event=ack_failed reason=\"%s\"", err.message);
-        return;
-    }
-    /* If the link is down the gateway delivers again and we ack again. */
-    send_two(self, "ACK", envelope, envelope_len);
-    free(envelope);
     self->ack_count = 0;
 }
 
 static void queue_ack(jx_adapter *self, const uint8_t digest[32])
 {
+    if (self->ack_count == sizeof self->ack_digests / sizeof self->ack_digests[0])
+        return; /* not acknowledged now: the gateway offers it again */
     if (self->ack_count == 0)
         self->ack_first_ms = monotonic_ms();
     memcpy(self->ack_digests[self->ack_count++], digest, 32);
-    if (self->ack_count == ACK_BATCH_MAX)
-        flush_acks(self);
+}
+
+/* After the store batch is durable: confirm queued receipts to the gateway. */
+static void confirm_receipts(jx_adapter *self)
+{
+    for (size_t i = 0; i < self->receipt_ok_count; i++) {
+        zmq_send(self->dealer, "RECEIPT-OK", 10, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(self->dealer, self->receipt_oks[i], strlen(self->receipt_oks[i]),
+                 ZMQ_DONTWAIT);
+    }
+    self->receipt_ok_count = 0;
 }
 
 /* ---- receiving ----------------------------------------------------------- */
@@ -223,8 +241,7 @@ static void handle_deliver(jx_adapter *self, const uint8_t *bytes, size_t len)
             adapter_log(self, "level=info event=received sender=%s message_id=%s type=%s",
                         header->sender, header->message_id, header->type);
         queue_ack(self, digest);
-        if (added > 0)
-            notify(self);
+        self->stored_something = true;
     }
     jx_opened_destroy(&opened);
 }
@@ -276,10 +293,12 @@ static void handle_receipt(jx_adapter *self, const uint8_t *bytes, size_t len,
     else
         adapter_log(self, "level=info event=receipt message_id=%s status=%s recipient=%s",
                     receipt->message_id, status, receipt->recipient);
-    if (queue_id) {
-        zmq_send(self->dealer, "RECEIPT-OK", 10, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(self->dealer, zmq_msg_data((zmq_msg_t *)queue_id),
-                 zmq_msg_size((zmq_msg_t *)queue_id), ZMQ_DONTWAIT);
+    size_t id_len = queue_id ? zmq_msg_size((zmq_msg_t *)queue_id) : 0;
+    if (id_len > 0 && id_len < sizeof self->receipt_oks[0] &&
+        self->receipt_ok_count < BURST_MAX) {
+        memcpy(self->receipt_oks[self->receipt_ok_count], zmq_msg_data((zmq_msg_t *)queue_id),
+               id_len);
+        self->receipt_oks[self->receipt_ok_count++][id_len] = '\0';
     }
     if (self->on_receipt) {
         jx_adapter_store_receipt view = {
@@ -296,7 +315,7 @@ static void handle_receipt(jx_adapter *self, const uint8_t *bytes, size_t len,
         self->on_receipt(self->receipt_arg, &view);
     }
     jx_checked_receipt_release(&checked);
-    notify(self);
+    self->stored_something = true;
 }
 
 static void handle_gateway_message(jx_adapter *self)
@@ -334,6 +353,39 @@ static void handle_gateway_message(jx_adapter *self)
 }
 
 /* ---- the I/O thread ------------------------------------------------------ */
+
+/* Stores what the gateway sent, up to BURST_MAX messages, in one store batch
+ * (one sync); only once that is durable are the messages acknowledged and
+ * the receipts confirmed. If the batch fails, nothing is acknowledged and the
+ * gateway sends it all again. */
+static void receive_burst(jx_adapter *self)
+{
+    jx_error err;
+    size_t acks_before = self->ack_count;
+    if (jx_adapter_store_batch_begin(self->store, &err) != 0) {
+        adapter_log(self, "level=error event=store_error reason=\"%s\"", err.message);
+        return;
+    }
+    for (int i = 0; i < BURST_MAX; i++) {
+        int events = 0;
+        size_t size = sizeof events;
+        zmq_getsockopt(self->dealer, ZMQ_EVENTS, &events, &size);
+        if (!(events & ZMQ_POLLIN))
+            break;
+        handle_gateway_message(self);
+    }
+    if (jx_adapter_store_batch_commit(self->store, &err) != 0) {
+        adapter_log(self, "level=error event=store_error reason=\"%s\"", err.message);
+        self->ack_count = acks_before;
+        self->receipt_ok_count = 0;
+        return;
+    }
+    confirm_receipts(self);
+    if (self->stored_something) {
+        self->stored_something = false;
+        notify(self);
+    }
+}
 
 static void *io_thread(void *arg)
 {
@@ -376,15 +428,10 @@ static void *io_thread(void *arg)
             ssize_t ignored = read(self->wake_fd, &value, sizeof value);
             (void)ignored;
         }
-        for (int i = 0; i < 1000 && (items[0].revents & ZMQ_POLLIN); i++) {
-            int events = 0;
-            size_t size = sizeof events;
-            zmq_getsockopt(self->dealer, ZMQ_EVENTS, &events, &size);
-            if (!(events & ZMQ_POLLIN))
-                break;
-            handle_gateway_message(self);
-        }
-        if (self->ack_count > 0 && monotonic_ms() - self->ack_first_ms >= self->ack_delay_ms)
+        if (items[0].revents & ZMQ_POLLIN)
+            receive_burst(self);
+        if (self->ack_count >= ACK_BATCH_MAX ||
+            (self->ack_count > 0 && monotonic_ms() - self->ack_first_ms >= self->ack_delay_ms))
             flush_acks(self);
     }
     flush_acks(self);

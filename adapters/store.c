@@ -112,6 +112,9 @@ typedef enum {
     SQL_BEGIN,
     SQL_COMMIT,
     SQL_ROLLBACK,
+    SQL_SAVEPOINT,
+    SQL_RELEASE,
+    SQL_ROLLBACK_TO,
     SQL_SENT_DIGEST,
     SQL_OUTBOX_INSERT,
     SQL_SENT_INSERT,
@@ -137,6 +140,9 @@ static const char *const statement_sql[SQL__COUNT] = {
     [SQL_BEGIN] = "BEGIN IMMEDIATE",
     [SQL_COMMIT] = "COMMIT",
     [SQL_ROLLBACK] = "ROLLBACK",
+    [SQL_SAVEPOINT] = "SAVEPOINT operation",
+    [SQL_RELEASE] = "RELEASE operation",
+    [SQL_ROLLBACK_TO] = "ROLLBACK TO operation",
     [SQL_SENT_DIGEST] = "SELECT envelope_sha256 FROM sent WHERE message_id = ?1",
     [SQL_OUTBOX_INSERT] = "INSERT INTO outbox (message_id, type, case_id, recipients, envelope,"
                           " created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -180,7 +186,8 @@ struct jx_adapter_store {
     char *path;
     sqlite3 *db;
     sqlite3_stmt *statements[SQL__COUNT];
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* recursive: a batch holds it across calls */
+    bool in_batch;        /* inside jx_adapter_store_batch_begin/commit */
 };
 
 /* ---- errors ---- */
@@ -256,9 +263,11 @@ static int step_once(sqlite3_stmt *stmt)
     return rc;
 }
 
+/* Inside a caller's batch, each operation is a savepoint: it still succeeds
+ * or fails as a whole, and the batch's COMMIT makes them all durable. */
 static int transaction_begin(jx_adapter_store *self)
 {
-    sqlite3_stmt *stmt = statement(self, SQL_BEGIN);
+    sqlite3_stmt *stmt = statement(self, self->in_batch ? SQL_SAVEPOINT : SQL_BEGIN);
     int rc = step_once(stmt);
     sqlite3_reset(stmt);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -266,7 +275,7 @@ static int transaction_begin(jx_adapter_store *self)
 
 static int transaction_commit(jx_adapter_store *self)
 {
-    sqlite3_stmt *stmt = statement(self, SQL_COMMIT);
+    sqlite3_stmt *stmt = statement(self, self->in_batch ? SQL_RELEASE : SQL_COMMIT);
     int rc = step_once(stmt);
     sqlite3_reset(stmt);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -278,6 +287,15 @@ static void transaction_rollback(jx_adapter_store *self)
 {
     if (sqlite3_get_autocommit(self->db))
         return;
+    if (self->in_batch) {
+        sqlite3_stmt *stmt = statement(self, SQL_ROLLBACK_TO);
+        sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+        stmt = statement(self, SQL_RELEASE);
+        sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+        return;
+    }
     sqlite3_stmt *stmt = statement(self, SQL_ROLLBACK);
     sqlite3_step(stmt);
     sqlite3_reset(stmt);
@@ -676,8 +694,11 @@ jx_adapter_store *jx_adapter_store_new(const char *path, jx_error *err)
         return NULL;
     }
     jx_adapter_store *self = calloc(1, sizeof *self);
+    pthread_mutexattr_t recursive;
+    pthread_mutexattr_init(&recursive);
+    pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
     if (self == NULL || (self->path = strdup(path)) == NULL ||
-        pthread_mutex_init(&self->lock, NULL) != 0) {
+        pthread_mutex_init(&self->lock, &recursive) != 0) {
         jx_error_set(err, JX_ERR_SYSTEM, "cannot open the adapter store %s: out of memory", path);
         if (self)
             free(self->path);
@@ -762,6 +783,34 @@ const char *jx_adapter_store_path(jx_adapter_store *self)
 }
 
 /* ---- outbox ---- */
+
+int jx_adapter_store_batch_begin(jx_adapter_store *self, jx_error *err)
+{
+    pthread_mutex_lock(&self->lock);
+    if (self->in_batch || transaction_begin(self) != 0) {
+        if (self->in_batch)
+            jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "a batch of %s is already open",
+                         self->path);
+        else
+            store_fail(self, err, "cannot begin a batch in %s", self->path);
+        pthread_mutex_unlock(&self->lock);
+        return -1;
+    }
+    self->in_batch = true;
+    return 0;
+}
+
+int jx_adapter_store_batch_commit(jx_adapter_store *self, jx_error *err)
+{
+    self->in_batch = false;
+    int rc = 0;
+    if (transaction_commit(self) != 0) {
+        rc = store_fail(self, err, "cannot commit a batch in %s", self->path);
+        transaction_rollback(self);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
 
 /* Inserts one message into outbox and sent inside the caller's transaction,
  * with the lock held. 1 added, 0 already there with the same bytes, -1 with

@@ -126,6 +126,16 @@ void jx_adapter_store_destroy(jx_adapter_store **self_p);
 /* The file's path as given to _new (borrowed). */
 const char *jx_adapter_store_path(jx_adapter_store *self);
 
+/* ---- batches ---- */
+
+/* Group commit: between batch_begin and batch_commit every call of this
+ * thread joins one transaction, made durable by one sync at commit; each call
+ * still succeeds or fails as a whole (a savepoint). Other threads wait until
+ * the batch is committed, so nothing they are told is durable depends on it.
+ * Nothing written in a batch is durable before batch_commit returns 0. */
+int jx_adapter_store_batch_begin(jx_adapter_store *self, jx_error *err);
+int jx_adapter_store_batch_commit(jx_adapter_store *self, jx_error *err);
+
 /* ---- outbox ---- */
 
 /* Puts a sealed envelope into the outbox and records it in sent, in one
