@@ -696,11 +696,17 @@ void jx_adapter_message_destroy(jx_adapter_message **message_p)
 int jx_adapter_receive(jx_adapter *self, int timeout_ms, jx_adapter_message **message,
                        jx_error *err)
 {
+    return jx_adapter_receive_after(self, 0, timeout_ms, message, err);
+}
+
+int jx_adapter_receive_after(jx_adapter *self, int64_t after, int timeout_ms,
+                             jx_adapter_message **message, jx_error *err)
+{
     int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
     *message = NULL;
     for (;;) {
         jx_adapter_store_inbox_entry *entry = NULL;
-        int found = jx_adapter_store_inbox_next_unconsumed(self->store, 0, &entry, err);
+        int found = jx_adapter_store_inbox_next_unconsumed(self->store, after, &entry, err);
         if (found < 0)
             return -1;
         if (found > 0) {

@@ -107,6 +107,12 @@ typedef struct {
 int jx_adapter_receive(jx_adapter *self, int timeout_ms, jx_adapter_message **message,
                        jx_error *err);
 
+/* Like jx_adapter_receive, for the oldest unconsumed message that arrived
+ * after sequence `after`: lets an agency system take several messages before
+ * consuming them in one store batch. */
+int jx_adapter_receive_after(jx_adapter *self, int64_t after, int timeout_ms,
+                             jx_adapter_message **message, jx_error *err);
+
 /* The agency system has taken the message: it is never handed out again. */
 int jx_adapter_consume(jx_adapter *self, const char *sender, const char *message_id,
                        jx_error *err);

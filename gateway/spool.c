@@ -47,6 +47,7 @@ static const char schema[] =
     "  PRIMARY KEY (recipient, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (recipient, seq) "
     "  WHERE state = 0;"
+    "CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (seq);"
     "CREATE TABLE IF NOT EXISTS receipts ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  agency TEXT NOT NULL,"
@@ -88,9 +89,12 @@ static const char *const statement_sql[ST__COUNT] = {
     [ST_INSERT_DELIVERY] = "INSERT OR IGNORE INTO deliveries (seq, recipient, state) "
                            "VALUES (?1, ?2, 0)",
     [ST_FIND] = "SELECT " MESSAGE_COLUMNS " FROM messages m WHERE sender = ?1 AND message_id = ?2",
-    [ST_FIND_PENDING] = "SELECT " MESSAGE_COLUMNS " FROM messages m JOIN deliveries d "
-                        "ON d.seq = m.seq WHERE m.header_sha256 = ?2 AND d.recipient = ?1 "
-                        "AND d.state = 0",
+    /* CROSS JOIN fixes the order: the digest index finds the one message,
+     * then the delivery's primary key; the other order would walk every
+     * pending delivery of the recipient for each acknowledged digest. */
+    [ST_FIND_PENDING] = "SELECT " MESSAGE_COLUMNS " FROM messages m INDEXED BY messages_by_header "
+                        "CROSS JOIN deliveries d ON d.recipient = ?1 AND d.seq = m.seq "
+                        "WHERE m.header_sha256 = ?2 AND d.state = 0",
     [ST_PENDING] = "SELECT " MESSAGE_COLUMNS ", m.envelope FROM deliveries d JOIN messages m "
                    "ON m.seq = d.seq WHERE d.recipient = ?1 AND d.state = 0 AND d.seq > ?2 "
                    "ORDER BY d.seq LIMIT ?3",
@@ -158,7 +162,8 @@ jx_spool *jx_spool_open(const char *path, jx_error *err)
     sqlite3_busy_timeout(self->db, 5000);
     char *message = NULL;
     if (sqlite3_exec(self->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                     "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
                      NULL, NULL, &message) != SQLITE_OK ||
         sqlite3_exec(self->db, schema, NULL, NULL, &message) != SQLITE_OK) {
         jx_error_set(err, JX_ERR_IO, "spool %s is not a usable justx spool: %s", path,
