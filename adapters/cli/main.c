@@ -13,6 +13,10 @@ static const struct {
 } commands[] = {
     {"seal", cli_seal, "sign a payload into an envelope file"},
     {"open", cli_open, "verify an envelope file and print its header and payload"},
+    {"send", cli_send, "send a message through the agency's adapter"},
+    {"recv", cli_recv, "take the next received message"},
+    {"receipts", cli_receipts, "list receipts for messages this agency sent"},
+    {"status", cli_status, "the adapter's link to the gateway and its queues"},
 };
 
 static void usage(FILE *out)
