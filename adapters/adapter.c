@@ -516,7 +516,10 @@ jx_adapter *jx_adapter_new(const jx_adapter_config *config, jx_error *err)
 
     self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     char endpoint[PATH_LEN + 64];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/run/dialer.ipc", self->state_dir);
+    /* One endpoint per process: a daemon and a CLI may share a state_dir, and
+     * a dialer replaces (and on exit removes) a socket file of the same name. */
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/run/dialer-%d.ipc", self->state_dir,
+             (int)getpid());
     jx_tls_dialer_config dialer = {
         .local_endpoint = endpoint,
         .gateway = config->gateway,
