@@ -662,6 +662,44 @@ int jx_adapter_send(jx_adapter *self, const jx_seal_params *params, const uint8_
     return 0;
 }
 
+int jx_adapter_submit(jx_adapter *self, const uint8_t *envelope, size_t envelope_len,
+                      char message_id[JX_MESSAGE_ID_MAX], jx_error *err)
+{
+    if (envelope_len > JX_ENVELOPE_MAX_DEFAULT)
+        return jx_error_set(err, JX_ERR_TOO_LARGE, "the envelope has %zu bytes; the limit is %d",
+                            envelope_len, JX_ENVELOPE_MAX_DEFAULT);
+    Justx__V1__Envelope *decoded = justx__v1__envelope__unpack(NULL, envelope_len, envelope);
+    Justx__V1__Header *header =
+        decoded ? justx__v1__header__unpack(NULL, decoded->header.len, decoded->header.data)
+                : NULL;
+    int rc = -1;
+    if (header == NULL || !jx_message_id_is_valid(header->message_id)) {
+        jx_error_set(err, JX_ERR_MALFORMED_ENVELOPE,
+                     "the %zu bytes are not an envelope with a message id", envelope_len);
+        goto done;
+    }
+    memcpy(message_id, header->message_id, JX_MESSAGE_ID_MAX);
+    jx_adapter_store_new_message row = {
+        .message_id = header->message_id,
+        .type = header->type[0] ? header->type : "unknown",
+        .case_id = header->case_id,
+        .recipients = "",
+        .envelope = envelope,
+        .envelope_len = envelope_len,
+        .created_at_ms = jx_now_ms(),
+    };
+    if (jx_adapter_store_outbox_add_many(self->store, &row, 1, err) != 0)
+        goto done;
+    wake(self);
+    rc = 0;
+done:
+    if (header)
+        justx__v1__header__free_unpacked(header, NULL);
+    if (decoded)
+        justx__v1__envelope__free_unpacked(decoded, NULL);
+    return rc;
+}
+
 /* Waits on the condition until deadline (monotonic ms; -1 forever). */
 static bool wait_until(jx_adapter *self, int64_t deadline)
 {

@@ -91,6 +91,13 @@ typedef struct {
 int jx_adapter_send_many(jx_adapter *self, jx_adapter_outgoing *messages, size_t count,
                          jx_error *err);
 
+/* Puts an envelope someone else sealed into the outbox, as it is: for
+ * relaying a message that arrived outside justx. The gateway checks it like
+ * any other (a foreign signature is REJECTED with the reason). message_id
+ * receives the id its header claims. */
+int jx_adapter_submit(jx_adapter *self, const uint8_t *envelope, size_t envelope_len,
+                      char message_id[JX_MESSAGE_ID_MAX], jx_error *err);
+
 /* A received message, verified end to end. Free with jx_adapter_message_destroy. */
 typedef struct {
     int64_t sequence; /* arrival order */
