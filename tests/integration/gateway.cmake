@@ -35,4 +35,24 @@ if(TARGET justx-gateway AND TARGET justx-adapter)
       set_tests_properties(integration.${name} PROPERTIES LABELS integration TIMEOUT ${timeout})
     endif()
   endforeach()
+
+  # Tests that show a known gateway bug, reported to the lead: registered so
+  # that the fix is one line away (remove DISABLED), kept out of the green run.
+  set(gateway_known_bugs
+    # the TOO_LARGE receipt names no message id; the adapter resends forever
+    gateway_rejections oversized_via_adapter
+    # over max_message_bytes + 64 KiB: connection dropped, no receipt, reconnect loop
+    gateway_rejections far_oversized_via_adapter)
+  list(LENGTH gateway_known_bugs n)
+  math(EXPR last "${n} - 1")
+  foreach(i RANGE 0 ${last} 2)
+    math(EXPR j "${i} + 1")
+    list(GET gateway_known_bugs ${i} program)
+    list(GET gateway_known_bugs ${j} name)
+    if(TARGET ${program})
+      add_test(NAME integration.${program}.${name} COMMAND ${program} ${name})
+      set_tests_properties(integration.${program}.${name} PROPERTIES
+        LABELS integration TIMEOUT 120 DISABLED TRUE)
+    endif()
+  endforeach()
 endif()

@@ -450,10 +450,10 @@ static void test_duplicate(void)
 int main(int argc, char **argv)
 {
     static const gwt_test tests[] = {
-        {"fan_out", test_fan_out},
-        {"offline", test_offline},
-        {"expiry", test_expiry},
-        {"duplicate", test_duplicate},
+        {"fan_out", test_fan_out, NULL},
+        {"offline", test_offline, NULL},
+        {"expiry", test_expiry, NULL},
+        {"duplicate", test_duplicate, NULL},
     };
     return gwt_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

@@ -57,6 +57,9 @@ void gwt_fail(const char *file, int line, const char *format, ...)
 typedef struct {
     const char *name;
     void (*run)(void);
+    /* A test that shows a known, reported bug: skipped unless named on the
+     * command line (gateway.cmake registers it as a DISABLED ctest). */
+    const char *known_bug;
 } gwt_test;
 int gwt_main(int argc, char **argv, const gwt_test *tests, size_t count);
 
