@@ -227,7 +227,7 @@ static int command_check(int argc, char **argv, const char *dir)
         if (!record || record->index != index ||
             strcmp(record->message_id, want.message_id) != 0 ||
             record->header.len != want.header_len ||
-            memcmp(record->header.data, want.header, want.header_len) != 0) {
+            (want.header_len && memcmp(record->header.data, want.header, want.header_len) != 0)) {
             fprintf(stderr, "journal_writer check: record %" PRIu64 " is not what was written\n",
                     index);
             failures++;
@@ -361,7 +361,8 @@ static void replace_frame(const char *dir, const frame_info *f, const uint8_t *r
     size_t new_len = len - f->length + replacement_len;
     uint8_t *out = malloc(new_len + 1);
     memcpy(out, data, f->offset);
-    memcpy(out + f->offset, replacement, replacement_len);
+    if (replacement_len)
+        memcpy(out + f->offset, replacement, replacement_len);
     memcpy(out + f->offset + replacement_len, data + f->offset + f->length,
            len - f->offset - f->length);
     store(path, out, new_len);
@@ -422,12 +423,13 @@ static int command_rewrite(const char *dir, const char *index_text)
         NULL, f->length - JX_FRAME_OVERHEAD, data + f->offset + JX_FRAME_HEADER_SIZE);
     if (!record)
         die("record does not decode", NULL);
+    char *original_sender = record->sender;
     record->sender = "FORGED-AGENCY";
     size_t record_len = justx__v1__journal_record__get_packed_size(record);
     uint8_t *frame = malloc(record_len + JX_FRAME_OVERHEAD);
     justx__v1__journal_record__pack(record, frame + JX_FRAME_HEADER_SIZE);
     size_t frame_len = jx_frame_encode(frame, frame + JX_FRAME_HEADER_SIZE, (uint32_t)record_len);
-    record->sender = NULL; /* not ours to free */
+    record->sender = original_sender; /* the forged one is not the allocator's */
     justx__v1__journal_record__free_unpacked(record, NULL);
     free(data);
     replace_frame(dir, f, frame, frame_len);
