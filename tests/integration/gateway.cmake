@@ -42,7 +42,9 @@ if(TARGET justx-gateway AND TARGET justx-adapter)
     # the TOO_LARGE receipt names no message id; the adapter resends forever
     gateway_rejections oversized_via_adapter
     # over max_message_bytes + 64 KiB: connection dropped, no receipt, reconnect loop
-    gateway_rejections far_oversized_via_adapter)
+    gateway_rejections far_oversized_via_adapter
+    # --status validates the whole file: after a refused reload it fails
+    gateway_reload status_after_refused_reload)
   list(LENGTH gateway_known_bugs n)
   math(EXPR last "${n} - 1")
   foreach(i RANGE 0 ${last} 2)
