@@ -1086,6 +1086,22 @@ int jx_journal_read(jx_journal *self, uint64_t index, uint8_t **record, size_t *
     return 0;
 }
 
+int jx_journal_iterate(jx_journal *self, uint64_t from, jx_journal_visit_fn visit, void *ctx,
+                       jx_error *err)
+{
+    for (uint64_t index = from; index < self->size; index++) {
+        uint8_t *record;
+        size_t record_len;
+        if (jx_journal_read(self, index, &record, &record_len, err) != 0)
+            return -1;
+        int rc = visit(ctx, index, record, record_len);
+        free(record);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int jx_journal_leaf_hash(jx_journal *self, uint64_t index, uint8_t out[JX_HASH_SIZE],
                          jx_error *err)
 {

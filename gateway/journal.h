@@ -136,6 +136,15 @@ uint64_t jx_journal_durable_size(const jx_journal *self);
 int jx_journal_read(jx_journal *self, uint64_t index, uint8_t **record, size_t *record_len,
                     jx_error *err);
 
+/* Calls visit for every record from index `from` to the end, in order, with
+ * the record's stored bytes (borrowed for the call). Stops early, returning
+ * what visit returned, when visit returns nonzero; -1 with err on a read
+ * failure; 0 otherwise. */
+typedef int (*jx_journal_visit_fn)(void *ctx, uint64_t index, const uint8_t *record,
+                                   size_t record_len);
+int jx_journal_iterate(jx_journal *self, uint64_t from, jx_journal_visit_fn visit, void *ctx,
+                       jx_error *err);
+
 /* Leaf hash of record index, and the root of the first size records. */
 int jx_journal_leaf_hash(jx_journal *self, uint64_t index, uint8_t out[JX_HASH_SIZE],
                          jx_error *err);

@@ -209,6 +209,41 @@ static void test_append_reopen_iterate(void **state)
     jx_journal_destroy(&journal);
 }
 
+typedef struct {
+    uint64_t next;
+    uint64_t stop_at;
+} iteration;
+
+static int visit_record(void *ctx, uint64_t index, const uint8_t *record, size_t record_len)
+{
+    iteration *it = ctx;
+    assert_int_equal(index, it->next);
+    Justx__V1__JournalRecord *decoded = justx__v1__journal_record__unpack(NULL, record_len, record);
+    assert_non_null(decoded);
+    assert_int_equal(decoded->index, index);
+    justx__v1__journal_record__free_unpacked(decoded, NULL);
+    it->next++;
+    return index == it->stop_at ? 7 : 0;
+}
+
+static void test_iterate(void **state)
+{
+    (void)state;
+    jx_journal *journal = open_journal(4096, NULL);
+    append_records(journal, 0, 120);
+    jx_error err;
+    iteration it = {.next = 35, .stop_at = UINT64_MAX};
+    assert_int_equal(jx_journal_iterate(journal, 35, visit_record, &it, &err), 0);
+    assert_int_equal(it.next, 120);
+    it = (iteration){.next = 0, .stop_at = 10};
+    assert_int_equal(jx_journal_iterate(journal, 0, visit_record, &it, &err), 7);
+    assert_int_equal(it.next, 11);
+    it = (iteration){.next = 120, .stop_at = UINT64_MAX};
+    assert_int_equal(jx_journal_iterate(journal, 120, visit_record, &it, &err), 0);
+    assert_int_equal(it.next, 120);
+    jx_journal_destroy(&journal);
+}
+
 static void test_group_commit(void **state)
 {
     (void)state;
@@ -513,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_event_names),
         cmocka_unit_test_setup_teardown(test_append_reopen_iterate, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_group_commit, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_iterate, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_segment_rollover, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_torn_tail, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_corruption_in_the_middle, make_dir, remove_dir),
