@@ -30,10 +30,10 @@ typedef enum { AUDIT_ERROR, AUDIT_WARNING } audit_severity;
 
 typedef struct {
     audit_severity severity;
-    char file[64];       /* segment file name, "checkpoints", or "" */
-    int64_t offset;      /* byte offset in file, -1 when none */
-    int64_t index;       /* record index, -1 when none */
-    int64_t checkpoint;  /* checkpoint number (0-based), -1 when none */
+    char file[64];      /* segment file name, "checkpoints", or "" */
+    int64_t offset;     /* byte offset in file, -1 when none */
+    int64_t index;      /* record index, -1 when none */
+    int64_t checkpoint; /* checkpoint number (0-based), -1 when none */
     char message[512];
 } audit_problem;
 
@@ -59,12 +59,12 @@ json_t *audit_report_json(const audit_report *report);
 
 /* One valid frame as the scan found it. */
 typedef struct {
-    const char *segment;                      /* file name */
-    uint64_t offset;                          /* byte offset of the frame */
-    uint64_t position;                        /* leaf position: valid frames before it */
-    const uint8_t *bytes;                     /* the record as stored */
+    const char *segment;  /* file name */
+    uint64_t offset;      /* byte offset of the frame */
+    uint64_t position;    /* leaf position: valid frames before it */
+    const uint8_t *bytes; /* the record as stored */
     size_t len;
-    const Justx__V1__JournalRecord *record;   /* decoded; NULL if it does not decode */
+    const Justx__V1__JournalRecord *record; /* decoded; NULL if it does not decode */
     uint8_t leaf[JX_HASH_SIZE];
 } audit_record;
 
@@ -86,8 +86,8 @@ int audit_scan(const char *dir, audit_report *report, audit_record_fn fn, void *
 /* ---- checkpoints ---- */
 
 typedef struct {
-    uint64_t offset;          /* byte offset in the checkpoint file */
-    char *note;               /* the whole note, NUL-terminated */
+    uint64_t offset; /* byte offset in the checkpoint file */
+    char *note;      /* the whole note, NUL-terminated */
     size_t len;
     bool parsed;              /* the text is a well-formed checkpoint */
     bool signature_ok;        /* a signature by the given key verified */
@@ -98,8 +98,8 @@ typedef struct {
  * origin when origin is not NULL). Malformed or badly signed notes are
  * errors in report, an incomplete last note a warning. A missing file is
  * no checkpoints. */
-int audit_read_checkpoints(const char *dir, EVP_PKEY *key, const char *origin,
-                           audit_report *report, audit_checkpoint **list, size_t *count);
+int audit_read_checkpoints(const char *dir, EVP_PKEY *key, const char *origin, audit_report *report,
+                           audit_checkpoint **list, size_t *count);
 void audit_checkpoints_free(audit_checkpoint *list, size_t count);
 
 /* ---- record presentation ---- */
@@ -132,7 +132,7 @@ int audit_command_verify_proof(int argc, char **argv);
 /* ---- small argument parser shared by the commands ---- */
 
 typedef struct {
-    const char *name;   /* "--key" */
+    const char *name; /* "--key" */
     bool takes_value;
     const char **value; /* receives the value, or "" for a flag that is set */
 } audit_option;
@@ -141,8 +141,7 @@ typedef struct {
  * to max_positional positional arguments. On a usage error prints it to
  * stderr with the command's usage and returns -1; on --help prints usage to
  * stdout and returns 1; otherwise 0. */
-int audit_parse_args(int argc, char **argv, const audit_option *options,
-                     const char **positional, int max_positional, int *positional_count,
-                     const char *usage);
+int audit_parse_args(int argc, char **argv, const audit_option *options, const char **positional,
+                     int max_positional, int *positional_count, const char *usage);
 
 #endif

@@ -28,8 +28,8 @@ void audit_format_time(int64_t time_ms, char out[AUDIT_TIME_MAX])
         snprintf(out, AUDIT_TIME_MAX, "@%" PRId64, time_ms);
         return;
     }
-    snprintf(out, AUDIT_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)millis);
+    snprintf(out, AUDIT_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)millis);
 }
 
 static bool read_digits(const char **p, int count, int *value)
@@ -48,8 +48,8 @@ bool audit_parse_time(const char *text, int64_t *time_ms)
 {
     const char *p = text;
     int year, month, day, hour = 0, minute = 0, second = 0, millis = 0;
-    if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &month) ||
-        *p++ != '-' || !read_digits(&p, 2, &day))
+    if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &month) || *p++ != '-' ||
+        !read_digits(&p, 2, &day))
         return false;
     if (*p == 'T' || *p == ' ') {
         p++;
@@ -88,11 +88,15 @@ bool audit_parse_time(const char *text, int64_t *time_ms)
             return false;
         offset_minutes = sign * (oh * 60 + om);
     }
-    if (*p != '\0' || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-        minute > 59 || second > 60)
+    if (*p != '\0' || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
+        second > 60)
         return false;
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
-                    .tm_hour = hour, .tm_min = minute, .tm_sec = second};
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = month - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = minute,
+                    .tm_sec = second};
     time_t seconds = timegm(&tm);
     *time_ms = ((int64_t)seconds - (int64_t)offset_minutes * 60) * 1000 + millis;
     return true;
@@ -165,8 +169,8 @@ json_t *audit_record_json(const Justx__V1__JournalRecord *r, const uint8_t *leaf
     set_bytes(object, "payload", r->payload);
     set_string(object, "detail", r->detail);
     if (leaf)
-        set_bytes(object, "leafHash", (ProtobufCBinaryData){.len = JX_HASH_SIZE,
-                                                            .data = (uint8_t *)leaf});
+        set_bytes(object, "leafHash",
+                  (ProtobufCBinaryData){.len = JX_HASH_SIZE, .data = (uint8_t *)leaf});
     return object;
 }
 
@@ -198,9 +202,8 @@ void audit_record_print(const Justx__V1__JournalRecord *r, FILE *out)
     fputc('\n', out);
 }
 
-int audit_parse_args(int argc, char **argv, const audit_option *options,
-                     const char **positional, int max_positional, int *positional_count,
-                     const char *usage)
+int audit_parse_args(int argc, char **argv, const audit_option *options, const char **positional,
+                     int max_positional, int *positional_count, const char *usage)
 {
     *positional_count = 0;
     for (int i = 1; i < argc; i++) {
@@ -217,8 +220,8 @@ int audit_parse_args(int argc, char **argv, const audit_option *options,
                 if (strlen(o->name) == name_len && strncmp(o->name, arg, name_len) == 0)
                     option = o;
             if (!option) {
-                fprintf(stderr, "justx-audit %s: unknown option %.*s\n\n%s", argv[0],
-                        (int)name_len, arg, usage);
+                fprintf(stderr, "justx-audit %s: unknown option %.*s\n\n%s", argv[0], (int)name_len,
+                        arg, usage);
                 return -1;
             }
             if (!option->takes_value) {

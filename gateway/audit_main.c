@@ -35,9 +35,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } commands[] = {
-        {"verify", audit_command_verify},   {"trail", audit_command_trail},
-        {"search", audit_command_search},   {"export", audit_command_export},
-        {"prove", audit_command_prove},     {"verify-proof", audit_command_verify_proof},
+        {"verify", audit_command_verify}, {"trail", audit_command_trail},
+        {"search", audit_command_search}, {"export", audit_command_export},
+        {"prove", audit_command_prove},   {"verify-proof", audit_command_verify_proof},
     };
     if (argc < 2) {
         fputs(usage, stderr);

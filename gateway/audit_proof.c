@@ -99,12 +99,10 @@ int audit_command_prove(int argc, char **argv)
 {
     const char *index_text = NULL, *checkpoint_text = NULL, *output = NULL, *record_out = NULL,
                *json_flag = NULL;
-    const audit_option options[] = {{"--index", true, &index_text},
-                                    {"--checkpoint", true, &checkpoint_text},
-                                    {"--output", true, &output},
-                                    {"--record-out", true, &record_out},
-                                    {"--json", false, &json_flag},
-                                    {NULL, false, NULL}};
+    const audit_option options[] = {
+        {"--index", true, &index_text}, {"--checkpoint", true, &checkpoint_text},
+        {"--output", true, &output},    {"--record-out", true, &record_out},
+        {"--json", false, &json_flag},  {NULL, false, NULL}};
     const char *positional[1];
     int count;
     int parsed = audit_parse_args(argc, argv, options, positional, 1, &count, prove_usage);
@@ -114,8 +112,9 @@ int audit_command_prove(int argc, char **argv)
     bool latest = !checkpoint_text || strcmp(checkpoint_text, "latest") == 0;
     if (count != 1 || !parse_u64(index_text, &index) ||
         (!latest && !parse_u64(checkpoint_text, &wanted_size))) {
-        fprintf(stderr, "justx-audit prove: give DIR, --index N and optionally --checkpoint "
-                        "latest|SIZE\n\n%s",
+        fprintf(stderr,
+                "justx-audit prove: give DIR, --index N and optionally --checkpoint "
+                "latest|SIZE\n\n%s",
                 prove_usage);
         return AUDIT_EXIT_USAGE;
     }
@@ -141,9 +140,9 @@ int audit_command_prove(int argc, char **argv)
             chosen = c; /* the last one in file order wins */
     }
     if (!chosen) {
-        fprintf(stderr, "justx-audit prove: no checkpoint in %s/checkpoints %s record %" PRIu64
-                        "\n",
-                dir, latest ? "covers" : "of that size covers", index);
+        fprintf(stderr,
+                "justx-audit prove: no checkpoint in %s/checkpoints %s record %" PRIu64 "\n", dir,
+                latest ? "covers" : "of that size covers", index);
         goto done;
     }
     jx_journal_options journal_options = {.read_only = true};

@@ -22,7 +22,7 @@ typedef struct {
     int64_t since_ms;
     int64_t until_ms;
     bool json;
-    json_t *matches;      /* --json: collected records */
+    json_t *matches; /* --json: collected records */
     uint64_t match_count;
 } query;
 
@@ -114,13 +114,17 @@ int audit_command_trail(int argc, char **argv)
     if (parsed != 0)
         return parsed > 0 ? AUDIT_EXIT_OK : AUDIT_EXIT_USAGE;
     if (count != 1 || (!message_id == !case_id)) {
-        fprintf(stderr, "justx-audit trail: give DIR and exactly one of --message-id, "
-                        "--case-id\n\n%s",
+        fprintf(stderr,
+                "justx-audit trail: give DIR and exactly one of --message-id, "
+                "--case-id\n\n%s",
                 trail_usage);
         return AUDIT_EXIT_USAGE;
     }
-    query q = {.message_id = message_id, .case_id = case_id, .since_ms = INT64_MIN,
-               .until_ms = INT64_MAX, .json = json_flag != NULL};
+    query q = {.message_id = message_id,
+               .case_id = case_id,
+               .since_ms = INT64_MIN,
+               .until_ms = INT64_MAX,
+               .json = json_flag != NULL};
     return run_query("trail", positional[0], &q);
 }
 
@@ -159,14 +163,16 @@ int audit_command_search(int argc, char **argv)
         fprintf(stderr, "justx-audit search: give the journal directory\n\n%s", search_usage);
         return AUDIT_EXIT_USAGE;
     }
-    query q = {.agency = agency, .type = type, .since_ms = INT64_MIN, .until_ms = INT64_MAX,
+    query q = {.agency = agency,
+               .type = type,
+               .since_ms = INT64_MIN,
+               .until_ms = INT64_MAX,
                .json = json_flag != NULL};
     if (event) {
         q.event = jx_journal_event_from_name(event);
         q.has_event = true;
         if (q.event == JX_EVENT_UNSPECIFIED) {
-            fprintf(stderr, "justx-audit search: unknown event \"%s\"\n\n%s", event,
-                    search_usage);
+            fprintf(stderr, "justx-audit search: unknown event \"%s\"\n\n%s", event, search_usage);
             return AUDIT_EXIT_USAGE;
         }
     }
@@ -240,7 +246,8 @@ static int export_record(void *ctx, const audit_record *item)
         json_decref(object);
         return 0;
     }
-    char index[32], iso[AUDIT_TIME_MAX], digest[2 * JX_HASH_SIZE + 1] = "", leaf[2 * JX_HASH_SIZE + 1];
+    char index[32], iso[AUDIT_TIME_MAX], digest[2 * JX_HASH_SIZE + 1] = "",
+                                                                   leaf[2 * JX_HASH_SIZE + 1];
     snprintf(index, sizeof index, "%" PRIu64, r->index);
     audit_format_time(r->time_ms, iso);
     if (r->payload_sha256.len == JX_HASH_SIZE)
@@ -276,9 +283,8 @@ static int export_record(void *ctx, const audit_record *item)
 int audit_command_export(int argc, char **argv)
 {
     const char *format = NULL, *output = NULL;
-    const audit_option options[] = {{"--format", true, &format},
-                                    {"--output", true, &output},
-                                    {NULL, false, NULL}};
+    const audit_option options[] = {
+        {"--format", true, &format}, {"--output", true, &output}, {NULL, false, NULL}};
     const char *positional[1];
     int count;
     int parsed = audit_parse_args(argc, argv, options, positional, 1, &count, export_usage);

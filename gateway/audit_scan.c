@@ -62,8 +62,8 @@ void audit_report_print(const audit_report *report, FILE *out)
         if (p->file[0])
             used += (size_t)snprintf(where + used, sizeof where - used, " %s", p->file);
         if (p->offset >= 0)
-            used += (size_t)snprintf(where + used, sizeof where - used, " byte %" PRId64,
-                                     p->offset);
+            used +=
+                (size_t)snprintf(where + used, sizeof where - used, " byte %" PRId64, p->offset);
         if (p->checkpoint >= 0)
             used += (size_t)snprintf(where + used, sizeof where - used, "%s checkpoint #%" PRId64,
                                      used ? "," : "", p->checkpoint);
@@ -137,8 +137,12 @@ typedef struct {
 static void deliver(scan_state *state, const char *name, size_t offset, const uint8_t *bytes,
                     size_t len)
 {
-    audit_record item = {.segment = name, .offset = offset, .position = state->position,
-                         .bytes = bytes, .len = len, .record = NULL};
+    audit_record item = {.segment = name,
+                         .offset = offset,
+                         .position = state->position,
+                         .bytes = bytes,
+                         .len = len,
+                         .record = NULL};
     Justx__V1__JournalRecord *record = justx__v1__journal_record__unpack(NULL, len, bytes);
     jx_merkle_leaf_hash(bytes, len, item.leaf);
     if (!record) {
@@ -185,8 +189,8 @@ static void scan_frames(scan_state *state, const char *name, const uint8_t *byte
         const uint8_t *record;
         uint32_t record_len;
         size_t frame_len;
-        jx_frame_status status = jx_frame_parse(bytes + at, len - at, &record, &record_len,
-                                                &frame_len);
+        jx_frame_status status =
+            jx_frame_parse(bytes + at, len - at, &record, &record_len, &frame_len);
         if (status == JX_FRAME_OK) {
             deliver(state, name, at, record, record_len);
             at += frame_len;
@@ -218,8 +222,8 @@ int audit_scan(const char *dir, audit_report *report, audit_record_fn fn, void *
     scan_state state = {.report = report, .fn = fn, .ctx = ctx, .previous_index = -1};
     DIR *listing = opendir(dir);
     if (!listing) {
-        audit_report_add(report, AUDIT_ERROR, NULL, -1, -1, -1, "cannot read directory %s: %s",
-                         dir, strerror(errno));
+        audit_report_add(report, AUDIT_ERROR, NULL, -1, -1, -1, "cannot read directory %s: %s", dir,
+                         strerror(errno));
         return -1;
     }
     uint32_t *numbers = NULL;

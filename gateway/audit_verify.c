@@ -34,8 +34,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 verified, 1 a problem found, 2 usage error.\n";
 
-int audit_read_checkpoints(const char *dir, EVP_PKEY *key, const char *origin,
-                           audit_report *report, audit_checkpoint **list, size_t *count)
+int audit_read_checkpoints(const char *dir, EVP_PKEY *key, const char *origin, audit_report *report,
+                           audit_checkpoint **list, size_t *count)
 {
     *list = NULL;
     *count = 0;
@@ -45,8 +45,8 @@ int audit_read_checkpoints(const char *dir, EVP_PKEY *key, const char *origin,
     if (!file) {
         if (errno == ENOENT)
             return 0;
-        audit_report_add(report, AUDIT_ERROR, "checkpoints", -1, -1, -1, "cannot read %s: %s",
-                         path, strerror(errno));
+        audit_report_add(report, AUDIT_ERROR, "checkpoints", -1, -1, -1, "cannot read %s: %s", path,
+                         strerror(errno));
         return -1;
     }
     char *bytes = NULL;
@@ -143,8 +143,7 @@ int audit_command_verify(int argc, char **argv)
         return parsed > 0 ? AUDIT_EXIT_OK : AUDIT_EXIT_USAGE;
     if (positional_count != 1 || !key_path) {
         fprintf(stderr, "justx-audit verify: %s\n\n%s",
-                positional_count != 1 ? "give the journal directory" : "--key is required",
-                usage);
+                positional_count != 1 ? "give the journal directory" : "--key is required", usage);
         return AUDIT_EXIT_USAGE;
     }
     dir = positional[0];
@@ -324,8 +323,7 @@ int audit_command_verify(int argc, char **argv)
         if (ok)
             printf("verified: no errors%s\n", report.warnings ? " (see warnings above)" : "");
         else
-            printf("NOT VERIFIED: %zu error(s), %zu warning(s)\n", report.errors,
-                   report.warnings);
+            printf("NOT VERIFIED: %zu error(s), %zu warning(s)\n", report.errors, report.warnings);
     }
     free(matches);
     audit_checkpoints_free(checkpoints, checkpoint_count);

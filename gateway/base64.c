@@ -66,7 +66,8 @@ bool jx_base64_decode(const char *text, size_t text_len, uint8_t *out, size_t ou
                 return false;
         for (int k = 4 - pad; k < 4; k++)
             d[k] = 0;
-        uint32_t v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 | (uint32_t)d[3];
+        uint32_t v =
+            (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 | (uint32_t)d[3];
         size_t bytes = 3 - (size_t)pad;
         /* Canonical: the bits a padded group does not carry must be zero. */
         if ((pad == 1 && (v & 0xff)) || (pad == 2 && (v & 0xffff)))

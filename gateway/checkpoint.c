@@ -28,8 +28,7 @@ EVP_PKEY *jx_checkpoint_load_public_key(const char *path, jx_error *err)
 {
     FILE *file = fopen(path, "r");
     if (!file) {
-        jx_error_set(err, JX_ERR_KEY, "cannot open public key file %s: %s", path,
-                     strerror(errno));
+        jx_error_set(err, JX_ERR_KEY, "cannot open public key file %s: %s", path, strerror(errno));
         return NULL;
     }
     EVP_PKEY *key = PEM_read_PUBKEY(file, NULL, NULL, NULL);
@@ -60,8 +59,7 @@ EVP_PKEY *jx_checkpoint_load_private_key(const char *path, jx_error *err)
 {
     FILE *file = fopen(path, "r");
     if (!file) {
-        jx_error_set(err, JX_ERR_KEY, "cannot open private key file %s: %s", path,
-                     strerror(errno));
+        jx_error_set(err, JX_ERR_KEY, "cannot open private key file %s: %s", path, strerror(errno));
         return NULL;
     }
     EVP_PKEY *key = PEM_read_PrivateKey(file, NULL, NULL, NULL);
@@ -97,8 +95,7 @@ int jx_note_key_id(const char *key_name, EVP_PKEY *key, uint8_t id[4], jx_error 
     size_t raw_len = sizeof raw;
     if (!is_ed25519(key) || !EVP_PKEY_get_raw_public_key(key, raw, &raw_len) ||
         raw_len != ED25519_KEY)
-        return jx_error_set_openssl(err, JX_ERR_KEY, "key for %s is not an Ed25519 key",
-                                    key_name);
+        return jx_error_set_openssl(err, JX_ERR_KEY, "key for %s is not an Ed25519 key", key_name);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
@@ -185,8 +182,7 @@ char *jx_note_sign(const char *text, size_t text_len, const char *key_name, EVP_
         return NULL;
     }
     memcpy(note, text, text_len);
-    snprintf(note + text_len, len + 1 - text_len, "\n" EM_DASH_SPACE "%s %s\n", key_name,
-             encoded);
+    snprintf(note + text_len, len + 1 - text_len, "\n" EM_DASH_SPACE "%s %s\n", key_name, encoded);
     if (note_len)
         *note_len = len;
     return note;
@@ -351,8 +347,9 @@ int jx_checkpoint_parse(const char *note, size_t len, jx_checkpoint *out, jx_err
         at += lengths[i] + 1;
     }
     if (lengths[0] == 0 || lengths[0] >= JX_NOTE_NAME_MAX)
-        return jx_error_set(err, JX_ERR_CHECKPOINT_INVALID, "checkpoint origin line is empty "
-                                                            "or too long");
+        return jx_error_set(err, JX_ERR_CHECKPOINT_INVALID,
+                            "checkpoint origin line is empty "
+                            "or too long");
     memcpy(out->origin, lines[0], lengths[0]);
     out->origin[lengths[0]] = '\0';
     if (!parse_decimal(lines[1], lengths[1], &out->size))

@@ -64,8 +64,8 @@
 #include "base64.h"
 #include "checkpoint.h"
 #include "segment.h"
-#include "trust.h"
 #include "tree.h"
+#include "trust.h"
 
 #include "justx/v1/journal.pb-c.h"
 
@@ -89,9 +89,9 @@ enum {
 };
 
 #define CHECKPOINT_FILE "checkpoints"
-#define TREE_FILE "tree.hashes"
+#define TREE_FILE       "tree.hashes"
 #define TREE_STATE_FILE "tree.state"
-#define LOCK_FILE "LOCK"
+#define LOCK_FILE       "LOCK"
 
 typedef struct {
     uint32_t number;
@@ -258,9 +258,8 @@ static int add_segment(jx_journal *self, uint32_t number, uint64_t first_index, 
         self->segments = grown;
         self->segment_capacity = capacity;
     }
-    self->segments[self->segment_count++] =
-        (segment_info){.number = number, .first_index = first_index, .count = 0,
-                       .bytes = JX_SEGMENT_HEADER_SIZE};
+    self->segments[self->segment_count++] = (segment_info){
+        .number = number, .first_index = first_index, .count = 0, .bytes = JX_SEGMENT_HEADER_SIZE};
     return 0;
 }
 
@@ -348,16 +347,15 @@ static int scan_segment(jx_journal *self, segment_info *segment, const uint8_t *
         const uint8_t *record;
         uint32_t record_len;
         size_t frame_len;
-        jx_frame_status status = jx_frame_parse(bytes + at, len - at, &record, &record_len,
-                                                &frame_len);
+        jx_frame_status status =
+            jx_frame_parse(bytes + at, len - at, &record, &record_len, &frame_len);
         if (status != JX_FRAME_OK) {
             size_t next = jx_frame_resync(bytes, len, at + 1);
             if (!last || next < len)
                 return jx_error_set(err, JX_ERR_JOURNAL_CORRUPT,
                                     "journal %s is corrupt: %s at byte %zu of segment %s "
                                     "(record %" PRIu64 "), and valid records follow it",
-                                    self->dir, jx_frame_status_text(status), at, name,
-                                    self->size);
+                                    self->dir, jx_frame_status_text(status), at, name, self->size);
             recovery->torn_tail = true;
             snprintf(recovery->torn_segment, sizeof recovery->torn_segment, "%s", name);
             recovery->torn_offset = at;
@@ -507,8 +505,9 @@ static int open_active_segment(jx_journal *self, jx_journal_recovery *recovery, 
                                 name);
         segment->bytes = JX_SEGMENT_HEADER_SIZE;
     } else if (recovery->torn_tail && ftruncate(fd, (off_t)segment->bytes) != 0) {
-        return jx_error_set(err, JX_ERR_IO, "cannot cut the torn tail of %s/%s at byte %" PRIu64
-                            ": %s", self->dir, name, segment->bytes, strerror(errno));
+        return jx_error_set(err, JX_ERR_IO,
+                            "cannot cut the torn tail of %s/%s at byte %" PRIu64 ": %s", self->dir,
+                            name, segment->bytes, strerror(errno));
     }
     /* What a killed predecessor wrote may still sit in the page cache only;
      * make it durable before anything builds on it. */
@@ -710,8 +709,8 @@ static int recover_tree(jx_journal *self, jx_journal_recovery *recovery, jx_erro
          * rebuilt from scratch in a temporary file. */
         if (!self->tree || trusted != self->size || jx_tree_size(self->tree) != self->size) {
             jx_tree_destroy(&self->tree);
-            const char *tmp = self->options.temporary_dir ? self->options.temporary_dir
-                                                          : getenv("TMPDIR");
+            const char *tmp =
+                self->options.temporary_dir ? self->options.temporary_dir : getenv("TMPDIR");
             self->tree = jx_tree_open_temporary(tmp && *tmp ? tmp : "/tmp", err);
             if (!self->tree)
                 return -1;
@@ -737,11 +736,10 @@ static int open_directory(jx_journal *self, jx_error *err)
     if (stat(self->dir, &st) != 0) {
         if (errno != ENOENT || self->options.read_only)
             return jx_error_set(err, errno == ENOENT ? JX_ERR_NOT_FOUND : JX_ERR_IO,
-                                "cannot open journal directory %s: %s", self->dir,
-                                strerror(errno));
+                                "cannot open journal directory %s: %s", self->dir, strerror(errno));
         if (mkdir(self->dir, 0700) != 0)
-            return jx_error_set(err, JX_ERR_IO, "cannot create journal directory %s: %s",
-                                self->dir, strerror(errno));
+            return jx_error_set(err, JX_ERR_IO, "cannot create journal directory %s: %s", self->dir,
+                                strerror(errno));
         /* The new directory's entry must be durable in its parent too. */
         char *parent = path_join(self->dir, "..");
         int parent_fd = parent ? open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -973,8 +971,8 @@ int jx_journal_append_nosync(jx_journal *self, const jx_journal_entry *entries, 
         size_t record_len = justx__v1__journal_record__get_packed_size(&record);
         if (record_len == 0 || record_len > JX_RECORD_MAX)
             return jx_error_set(err, JX_ERR_TOO_LARGE,
-                                "journal record %zu of the batch is %zu bytes, the limit is %d",
-                                i, record_len, JX_RECORD_MAX);
+                                "journal record %zu of the batch is %zu bytes, the limit is %d", i,
+                                record_len, JX_RECORD_MAX);
         size_t frame_len = record_len + JX_FRAME_OVERHEAD;
         segment_info *segment = active_segment(self);
         if (segment->bytes + used + frame_len > self->options.segment_max_bytes &&
@@ -1047,8 +1045,9 @@ int jx_journal_read(jx_journal *self, uint64_t index, uint8_t **record, size_t *
     *record = NULL;
     *record_len = 0;
     if (index >= self->size)
-        return jx_error_set(err, JX_ERR_NOT_FOUND, "journal %s has no record %" PRIu64
-                            " (it holds %" PRIu64 ")", self->dir, index, self->size);
+        return jx_error_set(err, JX_ERR_NOT_FOUND,
+                            "journal %s has no record %" PRIu64 " (it holds %" PRIu64 ")",
+                            self->dir, index, self->size);
     segment_info *segment = segment_of(self, index);
     uint64_t offset = self->offsets[index];
     uint64_t end = index + 1 < segment->first_index + segment->count ? self->offsets[index + 1]
@@ -1068,9 +1067,9 @@ int jx_journal_read(jx_journal *self, uint64_t index, uint8_t **record, size_t *
     size_t parsed_len;
     if (got != (ssize_t)frame_len) {
         free(frame);
-        return jx_error_set(err, JX_ERR_IO, "cannot read record %" PRIu64 " at byte %" PRIu64
-                            " of %s/%s: %s", index, offset, self->dir, name,
-                            got < 0 ? strerror(errno) : "file too short");
+        return jx_error_set(
+            err, JX_ERR_IO, "cannot read record %" PRIu64 " at byte %" PRIu64 " of %s/%s: %s",
+            index, offset, self->dir, name, got < 0 ? strerror(errno) : "file too short");
     }
     if (jx_frame_parse(frame, frame_len, &body, &body_len, &parsed_len) != JX_FRAME_OK ||
         parsed_len != frame_len) {
@@ -1102,8 +1101,7 @@ int jx_journal_iterate(jx_journal *self, uint64_t from, jx_journal_visit_fn visi
     return 0;
 }
 
-int jx_journal_leaf_hash(jx_journal *self, uint64_t index, uint8_t out[JX_HASH_SIZE],
-                         jx_error *err)
+int jx_journal_leaf_hash(jx_journal *self, uint64_t index, uint8_t out[JX_HASH_SIZE], jx_error *err)
 {
     return jx_tree_leaf(self->tree, index, out, err);
 }
@@ -1198,13 +1196,13 @@ int jx_journal_latest_checkpoint(jx_journal *self, char **note, size_t *note_len
     return 0;
 }
 
-int jx_journal_checkpoint_covering(jx_journal *self, uint64_t index, char **note,
-                                   size_t *note_len, jx_error *err)
+int jx_journal_checkpoint_covering(jx_journal *self, uint64_t index, char **note, size_t *note_len,
+                                   jx_error *err)
 {
     *note = NULL;
     if (!self->latest_note || self->latest_size <= index)
         return jx_error_set(err, JX_ERR_NOT_FOUND,
-                            "no checkpoint of journal %s covers record %" PRIu64 " yet",
-                            self->dir, index);
+                            "no checkpoint of journal %s covers record %" PRIu64 " yet", self->dir,
+                            index);
     return jx_journal_latest_checkpoint(self, note, note_len, NULL, NULL, err);
 }

@@ -88,14 +88,14 @@ typedef struct {
 
 /* What recovery at open found and did. */
 typedef struct {
-    uint64_t records;            /* records in the journal after recovery */
-    bool torn_tail;              /* a torn or corrupt tail record was cut off */
-    char torn_segment[64];       /* its segment file */
-    uint64_t torn_offset;        /* byte offset where the cut was made */
-    uint64_t torn_bytes;         /* bytes cut off */
-    bool torn_checkpoint;        /* an incomplete last checkpoint was cut off */
-    uint64_t rehashed;           /* records whose leaf hashes were recomputed */
-    uint64_t checkpoints;        /* checkpoints in the checkpoint file */
+    uint64_t records;      /* records in the journal after recovery */
+    bool torn_tail;        /* a torn or corrupt tail record was cut off */
+    char torn_segment[64]; /* its segment file */
+    uint64_t torn_offset;  /* byte offset where the cut was made */
+    uint64_t torn_bytes;   /* bytes cut off */
+    bool torn_checkpoint;  /* an incomplete last checkpoint was cut off */
+    uint64_t rehashed;     /* records whose leaf hashes were recomputed */
+    uint64_t checkpoints;  /* checkpoints in the checkpoint file */
 } jx_journal_recovery;
 
 /* Opens the journal in directory dir, creating it (mode 0700) when it does
@@ -167,13 +167,13 @@ int jx_journal_checkpoint(jx_journal *self, EVP_PKEY *key, const char *origin, i
 
 /* The latest checkpoint (caller frees), its tree size and time. NOT_FOUND
  * when none was signed yet. */
-int jx_journal_latest_checkpoint(jx_journal *self, char **note, size_t *note_len,
-                                 uint64_t *size, int64_t *time_ms, jx_error *err);
+int jx_journal_latest_checkpoint(jx_journal *self, char **note, size_t *note_len, uint64_t *size,
+                                 int64_t *time_ms, jx_error *err);
 
 /* The newest checkpoint whose tree size is above index, i.e. one that
  * covers record index (caller frees). NOT_FOUND when none does yet. */
-int jx_journal_checkpoint_covering(jx_journal *self, uint64_t index, char **note,
-                                   size_t *note_len, jx_error *err);
+int jx_journal_checkpoint_covering(jx_journal *self, uint64_t index, char **note, size_t *note_len,
+                                   jx_error *err);
 
 /* Directory of the journal. Borrowed. */
 const char *jx_journal_dir(const jx_journal *self);

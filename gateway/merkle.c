@@ -200,8 +200,7 @@ int jx_merkle_inclusion_proof(jx_merkle_node_reader reader, void *ctx, uint64_t 
 {
     *count = 0;
     if (index >= size)
-        return jx_error_set(err, JX_ERR_NOT_FOUND,
-                            "no leaf %llu in a Merkle tree of %llu leaves",
+        return jx_error_set(err, JX_ERR_NOT_FOUND, "no leaf %llu in a Merkle tree of %llu leaves",
                             (unsigned long long)index, (unsigned long long)size);
     uint64_t begin = 0, end = size;
     size_t n = 0;
@@ -296,8 +295,8 @@ int jx_merkle_root_from_inclusion(uint64_t index, uint64_t size, const uint8_t l
     }
     if (sn != 0)
         return jx_error_set(err, JX_ERR_PROOF_INVALID,
-                            "inclusion proof has %zu hashes, too few for leaf %llu of %llu",
-                            count, (unsigned long long)index, (unsigned long long)size);
+                            "inclusion proof has %zu hashes, too few for leaf %llu of %llu", count,
+                            (unsigned long long)index, (unsigned long long)size);
     memcpy(root_out, r, JX_HASH_SIZE);
     return 0;
 }
@@ -319,8 +318,7 @@ int jx_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf
 
 int jx_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t root1[JX_HASH_SIZE],
                                  const uint8_t root2[JX_HASH_SIZE],
-                                 const uint8_t proof[][JX_HASH_SIZE], size_t count,
-                                 jx_error *err)
+                                 const uint8_t proof[][JX_HASH_SIZE], size_t count, jx_error *err)
 {
     if (size1 > size2)
         return jx_error_set(err, JX_ERR_PROOF_INVALID,

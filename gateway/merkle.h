@@ -115,7 +115,6 @@ int jx_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf
  * (size2, root2) (RFC 9162 2.1.4.2); -1 with PROOF_INVALID otherwise. */
 int jx_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t root1[JX_HASH_SIZE],
                                  const uint8_t root2[JX_HASH_SIZE],
-                                 const uint8_t proof[][JX_HASH_SIZE], size_t count,
-                                 jx_error *err);
+                                 const uint8_t proof[][JX_HASH_SIZE], size_t count, jx_error *err);
 
 #endif

@@ -38,8 +38,8 @@ static uint32_t crc32c_software(uint32_t crc, const uint8_t *p, size_t len)
         uint32_t low = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                               (uint32_t)p[3] << 24);
         crc = crc_table[7][low & 0xff] ^ crc_table[6][(low >> 8) & 0xff] ^
-              crc_table[5][(low >> 16) & 0xff] ^ crc_table[4][low >> 24] ^
-              crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
+              crc_table[5][(low >> 16) & 0xff] ^ crc_table[4][low >> 24] ^ crc_table[3][p[4]] ^
+              crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
         p += 8;
         len -= 8;
     }
@@ -50,7 +50,7 @@ static uint32_t crc32c_software(uint32_t crc, const uint8_t *p, size_t len)
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hardware(uint32_t crc, const uint8_t *p,
-                                                                    size_t len)
+                                                                  size_t len)
 {
     uint64_t c = crc;
     while (len >= 8) {
@@ -126,7 +126,7 @@ jx_frame_status jx_frame_parse(const uint8_t *bytes, size_t available, const uin
 {
     if (available < 4)
         return memcmp(bytes, JX_FRAME_MAGIC, available) == 0 ? JX_FRAME_TRUNCATED
-                                                              : JX_FRAME_BAD_MAGIC;
+                                                             : JX_FRAME_BAD_MAGIC;
     if (memcmp(bytes, JX_FRAME_MAGIC, 4) != 0)
         return JX_FRAME_BAD_MAGIC;
     if (available < JX_FRAME_HEADER_SIZE)
@@ -148,11 +148,16 @@ jx_frame_status jx_frame_parse(const uint8_t *bytes, size_t available, const uin
 const char *jx_frame_status_text(jx_frame_status status)
 {
     switch (status) {
-    case JX_FRAME_OK: return "valid record";
-    case JX_FRAME_TRUNCATED: return "record cut short";
-    case JX_FRAME_BAD_MAGIC: return "no record marker";
-    case JX_FRAME_BAD_LENGTH: return "impossible record length";
-    case JX_FRAME_BAD_CHECKSUM: return "checksum mismatch";
+    case JX_FRAME_OK:
+        return "valid record";
+    case JX_FRAME_TRUNCATED:
+        return "record cut short";
+    case JX_FRAME_BAD_MAGIC:
+        return "no record marker";
+    case JX_FRAME_BAD_LENGTH:
+        return "impossible record length";
+    case JX_FRAME_BAD_CHECKSUM:
+        return "checksum mismatch";
     }
     return "unknown frame status";
 }

@@ -29,14 +29,14 @@ enum {
 };
 
 #define JX_SEGMENT_MAGIC "JXJSEG1\n"
-#define JX_FRAME_MAGIC "JXR1"
+#define JX_FRAME_MAGIC   "JXR1"
 
 typedef enum {
     JX_FRAME_OK = 0,
-    JX_FRAME_TRUNCATED,     /* the bytes end inside the frame */
-    JX_FRAME_BAD_MAGIC,     /* no frame starts here */
-    JX_FRAME_BAD_LENGTH,    /* length 0 or above JX_RECORD_MAX */
-    JX_FRAME_BAD_CHECKSUM,  /* CRC32C does not match */
+    JX_FRAME_TRUNCATED,    /* the bytes end inside the frame */
+    JX_FRAME_BAD_MAGIC,    /* no frame starts here */
+    JX_FRAME_BAD_LENGTH,   /* length 0 or above JX_RECORD_MAX */
+    JX_FRAME_BAD_CHECKSUM, /* CRC32C does not match */
 } jx_frame_status;
 
 /* CRC32C of data, continuing from crc (0 to start). Uses the SSE4.2

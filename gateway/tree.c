@@ -112,8 +112,7 @@ static int write_header(jx_tree *self, jx_error *err)
     uint8_t header[TREE_HEADER_SIZE] = {0};
     memcpy(header, TREE_MAGIC, 8);
     if (ftruncate(self->fd, 0) != 0)
-        return jx_error_set(err, JX_ERR_IO, "cannot truncate %s: %s", self->path,
-                            strerror(errno));
+        return jx_error_set(err, JX_ERR_IO, "cannot truncate %s: %s", self->path, strerror(errno));
     return write_all(self->fd, header, sizeof header, 0, self->path, err);
 }
 
@@ -148,8 +147,7 @@ jx_tree *jx_tree_open(const char *path, bool create, bool read_only, jx_error *e
     uint8_t header[TREE_HEADER_SIZE];
     if (pread(self->fd, header, sizeof header, 0) != TREE_HEADER_SIZE ||
         memcmp(header, TREE_MAGIC, 8) != 0) {
-        jx_error_set(err, JX_ERR_JOURNAL_CORRUPT, "%s is not a justx tree file (bad header)",
-                     path);
+        jx_error_set(err, JX_ERR_JOURNAL_CORRUPT, "%s is not a justx tree file (bad header)", path);
         goto fail;
     }
     /* The largest tree whose nodes are all in the file; anything after them
@@ -255,8 +253,7 @@ int jx_tree_sync(jx_tree *self, jx_error *err)
     if (jx_tree_flush(self, err) != 0)
         return -1;
     if (fdatasync(self->fd) != 0)
-        return jx_error_set(err, JX_ERR_IO, "cannot fdatasync %s: %s", self->path,
-                            strerror(errno));
+        return jx_error_set(err, JX_ERR_IO, "cannot fdatasync %s: %s", self->path, strerror(errno));
     return 0;
 }
 
@@ -272,8 +269,7 @@ int jx_tree_truncate(jx_tree *self, uint64_t size, jx_error *err)
         return -1;
     uint64_t stored = jx_merkle_stored_count(size);
     if (ftruncate(self->fd, (off_t)(TREE_HEADER_SIZE + stored * JX_HASH_SIZE)) != 0)
-        return jx_error_set(err, JX_ERR_IO, "cannot truncate %s: %s", self->path,
-                            strerror(errno));
+        return jx_error_set(err, JX_ERR_IO, "cannot truncate %s: %s", self->path, strerror(errno));
     self->stored = stored;
     return jx_merkle_frontier_load(&self->frontier, size, node_reader, self, err);
 }
@@ -281,9 +277,8 @@ int jx_tree_truncate(jx_tree *self, uint64_t size, jx_error *err)
 int jx_tree_root(jx_tree *self, uint64_t size, uint8_t out[JX_HASH_SIZE], jx_error *err)
 {
     if (size > self->frontier.size)
-        return jx_error_set(err, JX_ERR_NOT_FOUND, "tree %s has %llu leaves, not %llu",
-                            self->path, (unsigned long long)self->frontier.size,
-                            (unsigned long long)size);
+        return jx_error_set(err, JX_ERR_NOT_FOUND, "tree %s has %llu leaves, not %llu", self->path,
+                            (unsigned long long)self->frontier.size, (unsigned long long)size);
     if (size == self->frontier.size) {
         jx_merkle_frontier_root(&self->frontier, out);
         return 0;
@@ -303,9 +298,8 @@ int jx_tree_inclusion_proof(jx_tree *self, uint64_t index, uint64_t size,
                             uint8_t proof[][JX_HASH_SIZE], size_t *count, jx_error *err)
 {
     if (size > self->frontier.size)
-        return jx_error_set(err, JX_ERR_NOT_FOUND, "tree %s has %llu leaves, not %llu",
-                            self->path, (unsigned long long)self->frontier.size,
-                            (unsigned long long)size);
+        return jx_error_set(err, JX_ERR_NOT_FOUND, "tree %s has %llu leaves, not %llu", self->path,
+                            (unsigned long long)self->frontier.size, (unsigned long long)size);
     return jx_merkle_inclusion_proof(node_reader, self, index, size, proof, count, err);
 }
 
@@ -313,8 +307,7 @@ int jx_tree_consistency_proof(jx_tree *self, uint64_t size1, uint64_t size2,
                               uint8_t proof[][JX_HASH_SIZE], size_t *count, jx_error *err)
 {
     if (size2 > self->frontier.size)
-        return jx_error_set(err, JX_ERR_NOT_FOUND, "tree %s has %llu leaves, not %llu",
-                            self->path, (unsigned long long)self->frontier.size,
-                            (unsigned long long)size2);
+        return jx_error_set(err, JX_ERR_NOT_FOUND, "tree %s has %llu leaves, not %llu", self->path,
+                            (unsigned long long)self->frontier.size, (unsigned long long)size2);
     return jx_merkle_consistency_proof(node_reader, self, size1, size2, proof, count, err);
 }

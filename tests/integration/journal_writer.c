@@ -102,8 +102,8 @@ static jx_journal *open_or_die(const char *dir, uint64_t segment_size)
     if (!journal)
         die("open", &err);
     if (recovery.torn_tail)
-        fprintf(stderr, "journal_writer: recovered: cut %" PRIu64 " torn bytes at byte %" PRIu64
-                        " of %s\n",
+        fprintf(stderr,
+                "journal_writer: recovered: cut %" PRIu64 " torn bytes at byte %" PRIu64 " of %s\n",
                 recovery.torn_bytes, recovery.torn_offset, recovery.torn_segment);
     return journal;
 }
@@ -136,15 +136,15 @@ static int command_create(int argc, char **argv, const char *dir)
         if (jx_journal_append(journal, entries, n, NULL, &err) != 0)
             die("append", &err);
         if (every && jx_journal_size(journal) == next_checkpoint) {
-            if (jx_journal_checkpoint(journal, key, origin, 1735689600000 +
-                                      (int64_t)jx_journal_size(journal) * 1000, NULL, NULL,
-                                      &err) != 0)
+            if (jx_journal_checkpoint(journal, key, origin,
+                                      1735689600000 + (int64_t)jx_journal_size(journal) * 1000,
+                                      NULL, NULL, &err) != 0)
                 die("checkpoint", &err);
             next_checkpoint += every;
         }
     }
-    if (jx_journal_checkpoint(journal, key, origin, 1735689600000 + (int64_t)count * 1000 + 1,
-                              NULL, NULL, &err) != 0)
+    if (jx_journal_checkpoint(journal, key, origin, 1735689600000 + (int64_t)count * 1000 + 1, NULL,
+                              NULL, &err) != 0)
         die("checkpoint", &err);
     free(made);
     free(entries);
@@ -207,8 +207,9 @@ static int command_check(int argc, char **argv, const char *dir)
     uint64_t size = jx_journal_size(journal);
     int failures = 0;
     if ((int64_t)size <= highest) {
-        fprintf(stderr, "journal_writer check: record %" PRId64 " was reported durable but the "
-                        "journal holds only %" PRIu64 " records\n",
+        fprintf(stderr,
+                "journal_writer check: record %" PRId64 " was reported durable but the "
+                "journal holds only %" PRIu64 " records\n",
                 highest, size);
         failures++;
     }
@@ -224,8 +225,7 @@ static int command_check(int argc, char **argv, const char *dir)
         Justx__V1__JournalRecord *record = justx__v1__journal_record__unpack(NULL, len, bytes);
         made_entry want;
         make_entry(index, &want);
-        if (!record || record->index != index ||
-            strcmp(record->message_id, want.message_id) != 0 ||
+        if (!record || record->index != index || strcmp(record->message_id, want.message_id) != 0 ||
             record->header.len != want.header_len ||
             (want.header_len && memcmp(record->header.data, want.header, want.header_len) != 0)) {
             fprintf(stderr, "journal_writer check: record %" PRIu64 " is not what was written\n",

@@ -22,7 +22,8 @@
 #include <cmocka.h>
 
 static const char go_private[] = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-static const char go_verifier[] = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+static const char go_verifier[] =
+    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
 static const char go_text[] = "If you think cryptography is the answer to your problem,\n"
                               "then you don't know what your problem is.\n";
 static const char go_note[] =
@@ -30,7 +31,8 @@ static const char go_note[] =
     "then you don't know what your problem is.\n"
     "\n"
     "\xE2\x80\x94 PeterNeumann "
-    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+    "x08go/ZJkuBS9UG/"
+    "SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
 static EVP_PKEY *go_key(void)
 {
@@ -79,21 +81,18 @@ static void test_go_known_answer(void **state)
         jx_note_open(go_note, strlen(go_note), "PeterNeumann", key, &text_len, signer, &err), 0);
     assert_int_equal(text_len, strlen(go_text));
     assert_string_equal(signer, "PeterNeumann");
-    assert_int_equal(jx_note_open(go_note, strlen(go_note), NULL, key, &text_len, signer, &err),
-                     0);
+    assert_int_equal(jx_note_open(go_note, strlen(go_note), NULL, key, &text_len, signer, &err), 0);
 
     /* One changed character in the text breaks it. */
     char tampered[sizeof go_note];
     memcpy(tampered, go_note, sizeof go_note);
     tampered[12] = 'C';
     assert_int_equal(
-        jx_note_open(tampered, strlen(tampered), "PeterNeumann", key, &text_len, signer, &err),
-        -1);
+        jx_note_open(tampered, strlen(tampered), "PeterNeumann", key, &text_len, signer, &err), -1);
     assert_int_equal(err.code, JX_ERR_CHECKPOINT_INVALID);
     /* Another name: the key ID differs, so no signature by that key. */
     assert_int_equal(
-        jx_note_open(go_note, strlen(go_note), "PeterNeumannX", key, &text_len, signer, &err),
-        -1);
+        jx_note_open(go_note, strlen(go_note), "PeterNeumannX", key, &text_len, signer, &err), -1);
     EVP_PKEY_free(key);
 }
 
@@ -106,8 +105,8 @@ static void test_checkpoint_round_trip(void **state)
     jx_merkle_leaf_hash("x", 1, root);
     jx_error err;
     size_t len = 0;
-    char *note = jx_checkpoint_sign("justx/JX-GATEWAY", 12345, root, 1700000000123, private_key,
-                                    &len, &err);
+    char *note =
+        jx_checkpoint_sign("justx/JX-GATEWAY", 12345, root, 1700000000123, private_key, &len, &err);
     assert_non_null(note);
     assert_int_equal(strlen(note), len);
     /* Body layout: origin, size, base64 root, time extension, blank line. */
@@ -120,9 +119,8 @@ static void test_checkpoint_round_trip(void **state)
     assert_memory_equal(note, expected_body, strlen(expected_body));
 
     jx_checkpoint checkpoint;
-    assert_int_equal(jx_checkpoint_verify(note, len, public_key, "justx/JX-GATEWAY", &checkpoint,
-                                          &err),
-                     0);
+    assert_int_equal(
+        jx_checkpoint_verify(note, len, public_key, "justx/JX-GATEWAY", &checkpoint, &err), 0);
     assert_string_equal(checkpoint.origin, "justx/JX-GATEWAY");
     assert_int_equal(checkpoint.size, 12345);
     assert_memory_equal(checkpoint.root, root, JX_HASH_SIZE);
@@ -130,8 +128,8 @@ static void test_checkpoint_round_trip(void **state)
     assert_int_equal(jx_checkpoint_verify(note, len, public_key, NULL, &checkpoint, &err), 0);
 
     /* Wrong origin expected. */
-    assert_int_equal(
-        jx_checkpoint_verify(note, len, public_key, "justx/OTHER", &checkpoint, &err), -1);
+    assert_int_equal(jx_checkpoint_verify(note, len, public_key, "justx/OTHER", &checkpoint, &err),
+                     -1);
     /* Changed size: signature fails. */
     char *tampered = strdup(note);
     char *size_line = strstr(tampered, "12345");
@@ -205,8 +203,12 @@ static void test_note_extent(void **state)
 static void test_base64(void **state)
 {
     (void)state;
-    const char *vectors[][2] = {{"", ""},       {"f", "Zg=="},         {"fo", "Zm8="},
-                                {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+    const char *vectors[][2] = {{"", ""},
+                                {"f", "Zg=="},
+                                {"fo", "Zm8="},
+                                {"foo", "Zm9v"},
+                                {"foob", "Zm9vYg=="},
+                                {"fooba", "Zm9vYmE="},
                                 {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
         char out[32];

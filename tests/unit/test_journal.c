@@ -410,15 +410,13 @@ static void test_checkpoints_and_proofs(void **state)
     assert_int_equal(err.code, JX_ERR_NOT_FOUND);
     append_records(journal, 0, 37);
     size_t note_len;
-    assert_int_equal(jx_journal_checkpoint(journal, key, "justx/JX-GATEWAY", 0, &note,
-                                           &note_len, &err),
-                     0);
+    assert_int_equal(
+        jx_journal_checkpoint(journal, key, "justx/JX-GATEWAY", 0, &note, &note_len, &err), 0);
     EVP_PKEY *public_key = jx_checkpoint_load_public_key(JX_PKI_DIR "/gateway.pem", &err);
     assert_non_null(public_key);
     jx_checkpoint checkpoint;
-    assert_int_equal(jx_checkpoint_verify(note, note_len, public_key, "justx/JX-GATEWAY",
-                                          &checkpoint, &err),
-                     0);
+    assert_int_equal(
+        jx_checkpoint_verify(note, note_len, public_key, "justx/JX-GATEWAY", &checkpoint, &err), 0);
     assert_int_equal(checkpoint.size, 37);
     free(note);
 

@@ -145,16 +145,22 @@ typedef struct {
 /* proof/verify_test.go numbers leaves from 1; these are zero-based. */
 static const proof_vector inclusion_vectors[] = {
     {0, 1, 0, {NULL}},
-    {0, 8, 3,
+    {0,
+     8,
+     3,
      {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-    {5, 8, 3,
+    {5,
+     8,
+     3,
      {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
       "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
     {2, 3, 1, {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"}},
-    {1, 5, 3,
+    {1,
+     5,
+     3,
      {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
@@ -162,18 +168,26 @@ static const proof_vector inclusion_vectors[] = {
 
 static const proof_vector consistency_vectors[] = {
     {1, 1, 0, {NULL}},
-    {1, 8, 3,
+    {1,
+     8,
+     3,
      {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-    {6, 8, 3,
+    {6,
+     8,
+     3,
      {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
       "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
-    {2, 5, 2,
+    {2,
+     5,
+     2,
      {"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
-    {6, 7, 3,
+    {6,
+     7,
+     3,
      {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
       "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
@@ -274,9 +288,9 @@ static void test_reference_inclusion_proofs(void **state)
             -1);
         uint8_t other_root[JX_HASH_SIZE];
         hex_decode(reference_roots[vector->b - 1], other_root, sizeof other_root);
-        assert_int_equal(jx_merkle_verify_inclusion(vector->a, vector->b, leaf, proof, count,
-                                                    other_root, &err),
-                         -1);
+        assert_int_equal(
+            jx_merkle_verify_inclusion(vector->a, vector->b, leaf, proof, count, other_root, &err),
+            -1);
         if (count > 0) {
             assert_int_equal(jx_merkle_verify_inclusion(vector->a, vector->b, leaf, proof,
                                                         count - 1, root, &err),
@@ -310,29 +324,29 @@ static void test_reference_consistency_proofs(void **state)
         uint8_t root1[JX_HASH_SIZE], root2[JX_HASH_SIZE];
         hex_decode(reference_roots[vector->a], root1, sizeof root1);
         hex_decode(reference_roots[vector->b], root2, sizeof root2);
-        assert_int_equal(jx_merkle_verify_consistency(vector->a, vector->b, root1, root2, proof,
-                                                      count, &err),
-                         0);
+        assert_int_equal(
+            jx_merkle_verify_consistency(vector->a, vector->b, root1, root2, proof, count, &err),
+            0);
         if (count == 0)
             continue;
         /* Swapped roots, wrong sizes, truncated proof, flipped bit. */
-        assert_int_equal(jx_merkle_verify_consistency(vector->a, vector->b, root2, root1, proof,
+        assert_int_equal(
+            jx_merkle_verify_consistency(vector->a, vector->b, root2, root1, proof, count, &err),
+            -1);
+        assert_int_equal(err.code, JX_ERR_PROOF_INVALID);
+        assert_int_equal(jx_merkle_verify_consistency(vector->a + 1, vector->b, root1, root2, proof,
                                                       count, &err),
                          -1);
-        assert_int_equal(err.code, JX_ERR_PROOF_INVALID);
-        assert_int_equal(jx_merkle_verify_consistency(vector->a + 1, vector->b, root1, root2,
-                                                      proof, count, &err),
-                         -1);
-        assert_int_equal(jx_merkle_verify_consistency(vector->a, vector->b * 2, root1, root2,
-                                                      proof, count, &err),
+        assert_int_equal(jx_merkle_verify_consistency(vector->a, vector->b * 2, root1, root2, proof,
+                                                      count, &err),
                          -1);
         assert_int_equal(jx_merkle_verify_consistency(vector->a, vector->b, root1, root2, proof,
                                                       count - 1, &err),
                          -1);
         for (size_t i = 0; i < count; i++) {
             proof[i][0] ^= 0x10;
-            assert_int_equal(jx_merkle_verify_consistency(vector->a, vector->b, root1, root2,
-                                                          proof, count, &err),
+            assert_int_equal(jx_merkle_verify_consistency(vector->a, vector->b, root1, root2, proof,
+                                                          count, &err),
                              -1);
             proof[i][0] ^= 0x10;
         }
@@ -353,8 +367,8 @@ static void test_edge_cases(void **state)
                      -1);
     assert_int_equal(err.code, JX_ERR_NOT_FOUND);
     /* No consistency proof towards a smaller tree. */
-    assert_int_equal(
-        jx_merkle_consistency_proof(memory_reader, &tree, 3, 2, proof, &count, &err), -1);
+    assert_int_equal(jx_merkle_consistency_proof(memory_reader, &tree, 3, 2, proof, &count, &err),
+                     -1);
     uint8_t root[JX_HASH_SIZE], empty[JX_HASH_SIZE];
     jx_merkle_frontier_root(&tree.frontier, root);
     jx_merkle_empty_root(empty);
@@ -422,9 +436,9 @@ static void test_random_trees(void **state)
     for (uint64_t size = 1; size <= MAX_LEAVES; size++) {
         for (uint64_t index = 0; index < size; index++) {
             tree.reads = 0;
-            assert_int_equal(jx_merkle_inclusion_proof(memory_reader, &tree, index, size, proof,
-                                                       &count, &err),
-                             0);
+            assert_int_equal(
+                jx_merkle_inclusion_proof(memory_reader, &tree, index, size, proof, &count, &err),
+                0);
             /* O(log n) reads: at most two per level. */
             assert_true(tree.reads <= 2 * 10);
             assert_int_equal(jx_merkle_verify_inclusion(index, size, leaves[index], proof, count,
@@ -453,12 +467,12 @@ static void test_random_trees(void **state)
             if (size1 > size2)
                 break;
             tree.reads = 0;
-            assert_int_equal(jx_merkle_consistency_proof(memory_reader, &tree, size1, size2,
-                                                         proof, &count, &err),
+            assert_int_equal(jx_merkle_consistency_proof(memory_reader, &tree, size1, size2, proof,
+                                                         &count, &err),
                              0);
             assert_true(tree.reads <= 4 * 10);
-            assert_int_equal(jx_merkle_verify_consistency(size1, size2, roots[size1],
-                                                          roots[size2], proof, count, &err),
+            assert_int_equal(jx_merkle_verify_consistency(size1, size2, roots[size1], roots[size2],
+                                                          proof, count, &err),
                              0);
             if (count > 0) {
                 size_t which = rng_next() % count;
