@@ -121,8 +121,8 @@ int jx_tls_context_expect_name(SSL *ssl, const char *name, jx_error *err)
     }
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (SSL_set1_host(ssl, name) != 1 || SSL_set_tlsext_host_name(ssl, name) != 1)
-        return jx_error_set_openssl(err, JX_ERR_INVALID_ARGUMENT,
-                                    "cannot require gateway name %s", name);
+        return jx_error_set_openssl(err, JX_ERR_INVALID_ARGUMENT, "cannot require gateway name %s",
+                                    name);
     return 0;
 }
 

@@ -248,8 +248,8 @@ static void attempt_failed(jx_tls_dialer *self, tunnel *l, const jx_error *why)
     emit(self, "event=attempt_failed link=%u gateway=%s:%s reason=%s retry_in_ms=%d detail=\"%s\"",
          l->serial, self->host, self->port, jx_error_code_name(why->code), self->backoff_ms,
          detail);
-    self->backoff_ms = self->backoff_ms * 2 > self->backoff_max_ms ? self->backoff_max_ms
-                                                                   : self->backoff_ms * 2;
+    self->backoff_ms =
+        self->backoff_ms * 2 > self->backoff_max_ms ? self->backoff_max_ms : self->backoff_ms * 2;
     set_state(self, JX_TLS_DIALER_BACKING_OFF, why);
     if (l->state == LINK_RELAY)
         kill_link(self, l);
@@ -263,8 +263,7 @@ static void link_ended(jx_tls_dialer *self, tunnel *l, const jx_error *why)
     char detail[JX_ERROR_MESSAGE_MAX];
     quote_safe(why->message, detail, sizeof detail);
     emit(self, "event=disconnected link=%u reason=%s bytes_out=%llu bytes_in=%llu detail=\"%s\"",
-         l->serial, jx_error_code_name(why->code),
-         (unsigned long long)l->relay.bytes_from_plain,
+         l->serial, jx_error_code_name(why->code), (unsigned long long)l->relay.bytes_from_plain,
          (unsigned long long)l->relay.bytes_from_tls, detail);
     self->backoff_ms = self->backoff_min_ms;
     self->next_attempt_ms = jx_transport_monotonic_ms() + self->backoff_min_ms;
@@ -316,8 +315,8 @@ static void pump(jx_tls_dialer *self, tunnel *l)
     int tls_fd = l->state == LINK_RELAY ? l->relay.tls_fd : -1;
     if ((tls_fd >= 0 &&
          set_watch(self, tls_fd, &l->tls_watch, jx_tls_relay_tls_events(&l->relay)) != 0) ||
-        set_watch(self, l->relay.plain_fd, &l->plain_watch,
-                  jx_tls_relay_plain_events(&l->relay)) != 0) {
+        set_watch(self, l->relay.plain_fd, &l->plain_watch, jx_tls_relay_plain_events(&l->relay)) !=
+            0) {
         jx_error why;
         jx_error_set(&why, JX_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
         link_ended(self, l, &why);
@@ -417,8 +416,8 @@ static void start_attempt(jx_tls_dialer *self, tunnel *l)
         return;
     }
     if (e != EINPROGRESS) {
-        jx_error_set(&why, JX_ERR_IO, "cannot connect to gateway %s:%s: %s", self->host,
-                     self->port, strerror(e));
+        jx_error_set(&why, JX_ERR_IO, "cannot connect to gateway %s:%s: %s", self->host, self->port,
+                     strerror(e));
         attempt_failed(self, l, &why);
         return;
     }
@@ -434,8 +433,8 @@ static void connect_done(jx_tls_dialer *self, tunnel *l)
         error = errno;
     if (error != 0) {
         jx_error why;
-        jx_error_set(&why, JX_ERR_IO, "cannot connect to gateway %s:%s: %s", self->host,
-                     self->port, strerror(error));
+        jx_error_set(&why, JX_ERR_IO, "cannot connect to gateway %s:%s: %s", self->host, self->port,
+                     strerror(error));
         attempt_failed(self, l, &why);
         return;
     }
@@ -614,15 +613,15 @@ jx_tls_dialer *jx_tls_dialer_new(const jx_tls_dialer_config *config, jx_error *e
     self->log_arg = config->log_arg;
     self->on_state = config->on_state;
     self->state_arg = config->state_arg;
-    self->backoff_min_ms = config->backoff_min_ms > 0 ? config->backoff_min_ms
-                                                      : DEFAULT_BACKOFF_MIN_MS;
-    self->backoff_max_ms = config->backoff_max_ms > 0 ? config->backoff_max_ms
-                                                      : DEFAULT_BACKOFF_MAX_MS;
+    self->backoff_min_ms =
+        config->backoff_min_ms > 0 ? config->backoff_min_ms : DEFAULT_BACKOFF_MIN_MS;
+    self->backoff_max_ms =
+        config->backoff_max_ms > 0 ? config->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
     if (self->backoff_max_ms < self->backoff_min_ms)
         self->backoff_max_ms = self->backoff_min_ms;
     self->backoff_ms = self->backoff_min_ms;
-    self->connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms
-                                                              : DEFAULT_CONNECT_TIMEOUT_MS;
+    self->connect_timeout_ms =
+        config->connect_timeout_ms > 0 ? config->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     self->buffer_size = config->buffer_size > 0 ? config->buffer_size : JX_TLS_RELAY_BUFFER_DEFAULT;
     self->state = JX_TLS_DIALER_IDLE;
     jx_error_clear(&self->last_error);
@@ -651,8 +650,8 @@ jx_tls_dialer *jx_tls_dialer_new(const jx_tls_dialer_config *config, jx_error *e
         jx_error_set(err, JX_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
         goto fail;
     }
-    emit(self, "event=listening local=%s gateway=%s:%s name=%s", config->local_endpoint,
-         self->host, self->port, self->gateway_name);
+    emit(self, "event=listening local=%s gateway=%s:%s name=%s", config->local_endpoint, self->host,
+         self->port, self->gateway_name);
     if (pthread_create(&self->thread, NULL, dialer_thread, self) != 0) {
         jx_error_set(err, JX_ERR_SYSTEM, "cannot start the TLS dialer thread");
         goto fail;

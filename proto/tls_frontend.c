@@ -196,8 +196,7 @@ static void close_relay(jx_tls_frontend *self, connection *conn, const char *why
     emit(self,
          "event=closed agency=%s routing_id=%s peer=%s bytes_in=%llu bytes_out=%llu "
          "detail=\"%s\"",
-         conn->agency, conn->routing_id, conn->peer,
-         (unsigned long long)conn->relay.bytes_from_tls,
+         conn->agency, conn->routing_id, conn->peer, (unsigned long long)conn->relay.bytes_from_tls,
          (unsigned long long)conn->relay.bytes_from_plain, detail);
     kill_connection(self, conn);
 }
@@ -324,8 +323,8 @@ static void start_relay(jx_tls_frontend *self, connection *conn)
         refuse(self, conn, &why);
         return;
     }
-    conn->relay.filter = jx_zmtp_filter_new((const uint8_t *)conn->routing_id, (size_t)rid_len,
-                                            &why);
+    conn->relay.filter =
+        jx_zmtp_filter_new((const uint8_t *)conn->routing_id, (size_t)rid_len, &why);
     if (conn->relay.filter == NULL) {
         refuse(self, conn, &why);
         return;
@@ -485,8 +484,7 @@ static void check_deadlines(jx_tls_frontend *self, int64_t now)
         next = conn->next;
         if (conn->deadline_ms != 0 && now >= conn->deadline_ms) {
             jx_error why;
-            jx_error_set(&why, JX_ERR_HANDSHAKE_TIMEOUT,
-                         "no %s within %d ms of connecting",
+            jx_error_set(&why, JX_ERR_HANDSHAKE_TIMEOUT, "no %s within %d ms of connecting",
                          conn->state == CONN_TLS_HANDSHAKE ? "TLS handshake" : "ZMTP READY",
                          self->handshake_timeout_ms);
             conn->relay.tls_closed = conn->state == CONN_TLS_HANDSHAKE;
@@ -559,8 +557,8 @@ static int open_listener(jx_tls_frontend *self, const char *address, jx_error *e
     char host[256], port[32];
     if (jx_transport_split_address(address, host, sizeof host, port, sizeof port, err) != 0)
         return -1;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *list = NULL;
     int rc = getaddrinfo(host, port, &hints, &list);
     if (rc != 0)
@@ -612,9 +610,8 @@ jx_tls_frontend *jx_tls_frontend_new(const jx_tls_frontend_config *config, jx_er
     self->listen_fd = self->epoll_fd = self->wake_fd = -1;
     self->log = config->log;
     self->log_arg = config->log_arg;
-    self->handshake_timeout_ms =
-        config->handshake_timeout_ms > 0 ? config->handshake_timeout_ms
-                                         : DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    self->handshake_timeout_ms = config->handshake_timeout_ms > 0 ? config->handshake_timeout_ms
+                                                                  : DEFAULT_HANDSHAKE_TIMEOUT_MS;
     self->max_connections =
         config->max_connections > 0 ? config->max_connections : DEFAULT_MAX_CONNECTIONS;
     self->max_per_agency = config->max_connections_per_agency > 0
@@ -645,8 +642,7 @@ jx_tls_frontend *jx_tls_frontend_new(const jx_tls_frontend_config *config, jx_er
         goto fail;
     }
     emit(self, "event=listening address=%s port=%d router=%s min_tls=%s", config->listen,
-         self->port, config->router_endpoint,
-         self->min_version == TLS1_2_VERSION ? "1.2" : "1.3");
+         self->port, config->router_endpoint, self->min_version == TLS1_2_VERSION ? "1.2" : "1.3");
     if (pthread_create(&self->thread, NULL, frontend_thread, self) != 0) {
         jx_error_set(err, JX_ERR_SYSTEM, "cannot start the TLS front end thread");
         goto fail;

@@ -30,18 +30,18 @@
 #include "trust.h"
 
 typedef struct {
-    const char *listen;          /* "host:port"; port 0 picks a free port */
-    const char *cert_file;       /* gateway certificate (chain), PEM */
-    const char *key_file;        /* its private key, PEM */
-    jx_trust *trust;             /* anchors and CRLs for client certificates; borrowed, must
-                                    outlive the front end */
-    int tls_min_version;         /* 0 or TLS1_3_VERSION: TLS 1.3; TLS1_2_VERSION allows 1.2 */
-    const char *router_endpoint; /* "ipc://<dir>/router.ipc", <dir> mode 0700 */
-    int handshake_timeout_ms;    /* TLS + ZMTP greeting + READY; 0: 10000 */
-    int max_connections;         /* 0: 1024 */
+    const char *listen;             /* "host:port"; port 0 picks a free port */
+    const char *cert_file;          /* gateway certificate (chain), PEM */
+    const char *key_file;           /* its private key, PEM */
+    jx_trust *trust;                /* anchors and CRLs for client certificates; borrowed, must
+                                       outlive the front end */
+    int tls_min_version;            /* 0 or TLS1_3_VERSION: TLS 1.3; TLS1_2_VERSION allows 1.2 */
+    const char *router_endpoint;    /* "ipc://<dir>/router.ipc", <dir> mode 0700 */
+    int handshake_timeout_ms;       /* TLS + ZMTP greeting + READY; 0: 10000 */
+    int max_connections;            /* 0: 1024 */
     int max_connections_per_agency; /* 0: 16 */
-    size_t buffer_size;          /* per direction per connection; 0: 256 KiB */
-    jx_log_fn log;               /* may be NULL */
+    size_t buffer_size;             /* per direction per connection; 0: 256 KiB */
+    jx_log_fn log;                  /* may be NULL */
     void *log_arg;
 } jx_tls_frontend_config;
 

@@ -174,7 +174,9 @@ static int tls_read_step(jx_tls_relay *self, bool *progress, jx_error *err)
     if (rc < 0)
         return -1;
     b->tail += out_len;
+    self->filtered_bytes += out_len;
     if (rc == 1) {
+        self->client_ready_end = self->filtered_bytes;
         memcpy(b->data + b->tail, stage + used, (size_t)n - used);
         b->tail += (size_t)n - used;
         jx_zmtp_filter_destroy(&self->filter);
@@ -203,6 +205,46 @@ static int tls_write_step(jx_tls_relay *self, bool *progress, jx_error *err)
     return 0;
 }
 
+/* How far into the forwarded stream the client may be, given how much of
+ * its handshake the ROUTER has sent (see pace_greeting). */
+static uint64_t greeting_allowance(const jx_tls_relay *self)
+{
+    uint64_t from = self->bytes_from_plain;
+    if (from < JX_ZMTP_SIGNATURE_SIZE)
+        return JX_ZMTP_SIGNATURE_SIZE;
+    if (from < JX_ZMTP_SIGNATURE_SIZE + 1)
+        return JX_ZMTP_SIGNATURE_SIZE + 1;
+    if (from < JX_ZMTP_GREETING_SIZE)
+        return JX_ZMTP_GREETING_SIZE;
+    if (self->router_ready_end != 0 && from >= self->router_ready_end)
+        return UINT64_MAX;
+    if (self->client_ready_end != 0)
+        return self->client_ready_end;
+    return UINT64_MAX - 1; /* READY not complete yet: to_plain holds no more than it */
+}
+
+/* Notes the header of the ROUTER's first frame after its greeting (its
+ * READY) as its bytes pass, to learn where that frame ends. Our own ROUTER
+ * wrote these bytes; they are not untrusted input. */
+static void watch_router_ready(jx_tls_relay *self, const uint8_t *bytes, size_t n)
+{
+    uint64_t start = self->bytes_from_plain;
+    const uint64_t head_start = JX_ZMTP_GREETING_SIZE, head_end = JX_ZMTP_GREETING_SIZE + 9;
+    for (uint64_t pos = start > head_start ? start : head_start; pos < start + n && pos < head_end;
+         pos++)
+        self->router_head[pos - head_start] = bytes[pos - start];
+    uint64_t have = start + n > head_start ? start + n - head_start : 0;
+    bool is_long = have >= 1 && (self->router_head[0] & 0x02);
+    if (have >= 9 && is_long) {
+        uint64_t size = 0;
+        for (int i = 1; i < 9; i++)
+            size = size << 8 | self->router_head[i];
+        self->router_ready_end = head_start + 9 + size;
+    } else if (have >= 2 && !is_long) {
+        self->router_ready_end = head_start + 2 + self->router_head[1];
+    }
+}
+
 static int plain_read_step(jx_tls_relay *self, bool *progress, jx_error *err)
 {
     self->plain_read_blocked = false;
@@ -215,6 +257,8 @@ static int plain_read_step(jx_tls_relay *self, bool *progress, jx_error *err)
     ssize_t n = recv(self->plain_fd, b->data + b->tail, room, 0);
     if (n > 0) {
         *progress = true;
+        if (self->pace_greeting && self->router_ready_end == 0)
+            watch_router_ready(self, b->data + b->tail, (size_t)n);
         b->tail += (size_t)n;
         self->bytes_from_plain += (uint64_t)n;
         return 0;
@@ -240,16 +284,12 @@ static int plain_write_step(jx_tls_relay *self, bool *progress, jx_error *err)
         return 0;
     size_t len = buffered(b);
     if (self->pace_greeting) {
-        uint64_t from = self->bytes_from_plain;
-        uint64_t allowed = from >= JX_ZMTP_GREETING_SIZE       ? UINT64_MAX
-                           : from >= JX_ZMTP_SIGNATURE_SIZE + 1 ? JX_ZMTP_GREETING_SIZE
-                           : from >= JX_ZMTP_SIGNATURE_SIZE     ? JX_ZMTP_SIGNATURE_SIZE + 1
-                                                                : JX_ZMTP_SIGNATURE_SIZE;
+        uint64_t allowed = greeting_allowance(self);
         if (allowed == UINT64_MAX) {
             self->pace_greeting = false;
         } else {
             if (self->bytes_to_plain >= allowed)
-                return 0; /* the ROUTER's next greeting bytes will wake us */
+                return 0; /* the ROUTER's next handshake bytes will wake us */
             if (len > allowed - self->bytes_to_plain)
                 len = (size_t)(allowed - self->bytes_to_plain);
         }

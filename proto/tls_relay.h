@@ -50,15 +50,21 @@ typedef struct {
     bool plain_read_blocked;
     bool plain_write_blocked;
     bool more; /* the last pump stopped early: pump again without waiting */
-    /* Front end: release the client's bytes to the ROUTER in the steps a
-     * libzmq peer takes: its signature; its major version once the ROUTER's
-     * signature has come; the rest of its greeting once the ROUTER's major
-     * version has come; anything after (READY) once the ROUTER's whole
-     * greeting has come. libzmq 4.3.4 drops or stalls a peer whose bytes run
-     * ahead of that (found with openssl s_client sending all at once), and a
-     * client is free to send all at once. */
+    /* Front end: release the client's bytes to the ROUTER in the order a
+     * libzmq peer sends them: its signature; its major version once the
+     * ROUTER's signature has come; the rest of its greeting once the
+     * ROUTER's major version has come; its READY once the ROUTER's whole
+     * greeting has come; anything after READY once the ROUTER's own READY
+     * has come. libzmq 4.3.4 drops or stalls a peer whose bytes run ahead of
+     * that (a message before the ROUTER has sent READY is taken for a bad
+     * handshake command), and a client is free to send everything at once;
+     * `openssl s_client` does. */
     bool pace_greeting;
     uint64_t bytes_to_plain;
+    uint64_t filtered_bytes;   /* filter output so far */
+    uint64_t client_ready_end; /* offset after the client's READY in the forwarded stream */
+    uint64_t router_ready_end; /* offset after the ROUTER's READY in its stream */
+    uint8_t router_head[9];    /* the ROUTER's first frame header after its greeting */
     uint64_t bytes_from_tls;
     uint64_t bytes_from_plain;
 } jx_tls_relay;

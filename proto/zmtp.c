@@ -141,8 +141,8 @@ int jx_zmtp_greeting_check(const uint8_t *bytes, size_t len, size_t *checked_len
 
 static bool property_name_char(uint8_t c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '+';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '+';
 }
 
 int jx_zmtp_ready_rewrite(const uint8_t *in, size_t in_len, const uint8_t *routing_id,
@@ -166,8 +166,8 @@ int jx_zmtp_ready_rewrite(const uint8_t *in, size_t in_len, const uint8_t *routi
         return jx_error_set(err, JX_ERR_PROTOCOL,
                             "ZMTP client sent a message frame before its READY command");
     if ((flags & ~(FLAG_COMMAND | FLAG_LONG)) != 0)
-        return jx_error_set(err, JX_ERR_PROTOCOL,
-                            "ZMTP command frame has invalid flags 0x%02x", flags);
+        return jx_error_set(err, JX_ERR_PROTOCOL, "ZMTP command frame has invalid flags 0x%02x",
+                            flags);
     size_t header_len = (flags & FLAG_LONG) ? 9 : 2;
     if (in_len < header_len)
         return 0;
@@ -210,12 +210,11 @@ int jx_zmtp_ready_rewrite(const uint8_t *in, size_t in_len, const uint8_t *routi
         size_t start = pos;
         size_t name_len = body[pos++];
         if (name_len == 0)
-            return jx_error_set(err, JX_ERR_PROTOCOL,
-                                "ZMTP READY property %u has an empty name", properties + 1);
+            return jx_error_set(err, JX_ERR_PROTOCOL, "ZMTP READY property %u has an empty name",
+                                properties + 1);
         if (body_len - pos < name_len)
             return jx_error_set(err, JX_ERR_PROTOCOL,
-                                "ZMTP READY property %u name overruns the command",
-                                properties + 1);
+                                "ZMTP READY property %u name overruns the command", properties + 1);
         const uint8_t *name = body + pos;
         for (size_t i = 0; i < name_len; i++)
             if (!property_name_char(name[i]))
@@ -393,8 +392,8 @@ int jx_zmtp_filter_push(jx_zmtp_filter *self, const uint8_t *in, size_t in_len, 
         self->buffered += take;
         used += take;
         size_t checked;
-        int rc = jx_zmtp_greeting_check(self->buffer, self->buffered, &checked, NULL,
-                                        &self->refusal);
+        int rc =
+            jx_zmtp_greeting_check(self->buffer, self->buffered, &checked, NULL, &self->refusal);
         if (rc < 0)
             return filter_refuse(self, err);
         memcpy(out, self->buffer + self->greeting_forwarded, checked - self->greeting_forwarded);

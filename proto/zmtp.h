@@ -39,8 +39,8 @@ enum {
     JX_ZMTP_ROUTING_ID_MAX = 255,
     /* Most bytes one jx_zmtp_filter_push can write to its output: the whole
      * greeting, then a READY frame with a long header and our Identity. */
-    JX_ZMTP_FILTER_OUTPUT_MAX = JX_ZMTP_GREETING_SIZE + 9 + JX_ZMTP_READY_BODY_MAX + 1 + 8 + 4 +
-                                JX_ZMTP_ROUTING_ID_MAX,
+    JX_ZMTP_FILTER_OUTPUT_MAX =
+        JX_ZMTP_GREETING_SIZE + 9 + JX_ZMTP_READY_BODY_MAX + 1 + 8 + 4 + JX_ZMTP_ROUTING_ID_MAX,
 };
 
 /* What a complete greeting said. */

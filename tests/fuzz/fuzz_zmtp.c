@@ -43,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (jx_zmtp_greeting_check(data, size, &checked, &greeting, NULL) > 0 &&
         (checked != JX_ZMTP_GREETING_SIZE || greeting.major < 3))
         abort();
-    if (jx_zmtp_ready_rewrite(data, size, ROUTING_ID, sizeof ROUTING_ID - 1, out, sizeof out,
-                              &used, &out_len, NULL) == 1)
+    if (jx_zmtp_ready_rewrite(data, size, ROUTING_ID, sizeof ROUTING_ID - 1, out, sizeof out, &used,
+                              &out_len, NULL) == 1)
         check_rewrite_again(out, out_len);
 
     if (size == 0)
@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pos += used;
     }
     /* The greeting is forwarded verbatim and never past what was checked. */
-    size_t greeting_part = forwarded_len < JX_ZMTP_GREETING_SIZE ? forwarded_len
-                                                                  : JX_ZMTP_GREETING_SIZE;
+    size_t greeting_part =
+        forwarded_len < JX_ZMTP_GREETING_SIZE ? forwarded_len : JX_ZMTP_GREETING_SIZE;
     if (memcmp(forwarded, stream, greeting_part) != 0)
         abort();
     if (rc == 1) {

@@ -152,8 +152,7 @@ static void expect_refusal(const char *cert, const char *input, bool tls12, cons
     }
     bool closed_by_server = client_finish(&c, WAIT_MS);
     if (!logged)
-        fail_msg("no \"event=refused reason=%s\" line mentioning \"%s\"", reason,
-                 word ? word : "");
+        fail_msg("no \"event=refused reason=%s\" line mentioning \"%s\"", reason, word ? word : "");
     assert_true(closed_by_server);
     const char *connected[] = {"event=connected", NULL};
     assert_int_equal(log_count(&gateway.log, connected), 0);

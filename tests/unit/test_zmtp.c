@@ -279,8 +279,8 @@ static void ready_every_identity_removed_others_kept(void **state)
 {
     (void)state;
     frame f;
-    make_ready(&f, "Identity", "LV-PROBATION/1", "Socket-Type", "DEALER", "identity", "x",
-               "X-Case", "42", "IDENTITY", "", "Resource", "/a", NULL);
+    make_ready(&f, "Identity", "LV-PROBATION/1", "Socket-Type", "DEALER", "identity", "x", "X-Case",
+               "42", "IDENTITY", "", "Resource", "/a", NULL);
     uint8_t out[JX_ZMTP_FILTER_OUTPUT_MAX];
     size_t out_len;
     assert_int_equal(rewrite(&f, out, &out_len, NULL), 1);
@@ -330,8 +330,8 @@ static void ready_incomplete_needs_more(void **state)
     uint8_t out[JX_ZMTP_FILTER_OUTPUT_MAX];
     for (size_t len = 0; len < f.len; len++) {
         size_t used, out_len;
-        assert_int_equal(jx_zmtp_ready_rewrite(f.bytes, len, (const uint8_t *)RID, strlen(RID),
-                                               out, sizeof out, &used, &out_len, NULL),
+        assert_int_equal(jx_zmtp_ready_rewrite(f.bytes, len, (const uint8_t *)RID, strlen(RID), out,
+                                               sizeof out, &used, &out_len, NULL),
                          0);
         assert_int_equal(used, 0);
     }
@@ -362,8 +362,8 @@ static void ready_oversized_refused(void **state)
     expect_refused(huge, sizeof huge, "at most");
     /* One byte over the limit. */
     uint64_t over = JX_ZMTP_READY_BODY_MAX + 1;
-    uint8_t over_header[9] = {0x06, 0, 0, 0, 0, 0, (uint8_t)(over >> 16), (uint8_t)(over >> 8),
-                              (uint8_t)over};
+    uint8_t over_header[9] = {
+        0x06, 0, 0, 0, 0, 0, (uint8_t)(over >> 16), (uint8_t)(over >> 8), (uint8_t)over};
     expect_refused(over_header, sizeof over_header, "at most");
 }
 
@@ -498,16 +498,15 @@ static void filter_refusal_sticks(void **state)
     uint8_t out[JX_ZMTP_FILTER_OUTPUT_MAX];
     size_t used, out_len;
     jx_error err;
-    assert_int_equal(jx_zmtp_filter_push(filter, g, 40, &used, out, sizeof out, &out_len, &err),
-                     0);
+    assert_int_equal(jx_zmtp_filter_push(filter, g, 40, &used, out, sizeof out, &out_len, &err), 0);
     assert_int_equal(out_len, 12);
     assert_int_equal(
         jx_zmtp_filter_push(filter, g + 40, 24, &used, out, sizeof out, &out_len, &err), -1);
     assert_int_equal(out_len, 0);
     assert_non_null(strstr(err.message, "CURVE"));
     jx_error again;
-    assert_int_equal(
-        jx_zmtp_filter_push(filter, g, 1, &used, out, sizeof out, &out_len, &again), -1);
+    assert_int_equal(jx_zmtp_filter_push(filter, g, 1, &used, out, sizeof out, &out_len, &again),
+                     -1);
     assert_string_equal(again.message, err.message);
     jx_zmtp_filter_destroy(&filter);
     assert_null(jx_zmtp_filter_new((const uint8_t *)"", 0, &err));
@@ -530,8 +529,8 @@ static void routing_id_round_trip(void **state)
 
     assert_int_equal(jx_zmtp_routing_id_make("kg-probation", 1, rid, &err), -1);
     assert_int_equal(jx_zmtp_routing_id_make("", 1, rid, &err), -1);
-    const char *bad[] = {"KG-PROBATION", "KG-PROBATION/", "/1", "KG PROBATION/1",
-                         "KG-PROBATION/1a", "KG-PROBATION/123456789012345678901"};
+    const char *bad[] = {"KG-PROBATION",   "KG-PROBATION/",   "/1",
+                         "KG PROBATION/1", "KG-PROBATION/1a", "KG-PROBATION/123456789012345678901"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(
             jx_zmtp_routing_id_agency((const uint8_t *)bad[i], strlen(bad[i]), agency, &err), -1);
