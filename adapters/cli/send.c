@@ -185,6 +185,11 @@ int cli_send(int argc, char **argv)
         fprintf(stderr, "justx send: --wait and --no-wait exclude each other\n");
         return CLI_USAGE;
     }
+    if (params.correlation_id && !jx_message_id_is_valid(params.correlation_id)) {
+        fprintf(stderr, "justx send: --correlation-id wants the id of the message this one "
+                        "answers (a lower-case UUID)\n");
+        return CLI_USAGE;
+    }
     if (params.message_id && !jx_message_id_is_valid(params.message_id)) {
         fprintf(stderr, "justx send: --message-id wants a lower-case UUID\n");
         return CLI_USAGE;

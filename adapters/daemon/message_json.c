@@ -194,6 +194,15 @@ int jx_submission_parse(const char *text, size_t len, jx_submission *s, jx_error
         take_text(root, "messageId", false, JX_MESSAGE_ID_MAX, &s->message_id, err) < 0 ||
         take_expiry(root, s, err) < 0)
         goto done;
+    /* The gateway refuses a header whose correlation id is not a message id;
+     * better said here, with the member's path, than in a REJECTED receipt. */
+    if (s->correlation_id && !jx_message_id_is_valid(s->correlation_id)) {
+        jx_error_set(err, JX_ERR_JSON_BAD_VALUE,
+                     "message.correlationId: \"%.64s\" is not the id of a message (a UUID in "
+                     "lower-case 8-4-4-4-12 form)",
+                     s->correlation_id);
+        goto done;
+    }
     if (s->message_id && !jx_message_id_is_valid(s->message_id)) {
         jx_error_set(err, JX_ERR_JSON_BAD_VALUE,
                      "message.messageId: \"%s\" is not a UUID in lower-case 8-4-4-4-12 form",

@@ -6,7 +6,8 @@
  *
  *   {"type": "justx.v1.SentenceOrder",      required, a document type
  *    "to": ["KG-PROBATION"],                optional; absent: the routes decide
- *    "caseId": "...", "correlationId": "...",           optional
+ *    "caseId": "...",                                     optional
+ *    "correlationId": "<UUID>",             optional; the message this one answers
  *    "messageId": "<UUID>",                 optional; makes a retry idempotent
  *    "expiresInSeconds": 86400,             optional; a number or a decimal string
  *    "payload": { ...protobuf JSON of type... }}        required
