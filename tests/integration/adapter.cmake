@@ -5,7 +5,7 @@
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
 find_program(CURL_COMMAND curl REQUIRED)
 
-foreach(part dropbox http cli restarts)
+foreach(part config dropbox http cli restarts)
   add_test(NAME integration.adapter_${part}
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/adapter_${part}.py
             --justx $<TARGET_FILE:justx>
