@@ -44,7 +44,9 @@ if(TARGET justx-gateway AND TARGET justx-adapter)
     # over max_message_bytes + 64 KiB: connection dropped, no receipt, reconnect loop
     gateway_rejections far_oversized_via_adapter
     # --status validates the whole file: after a refused reload it fails
-    gateway_reload status_after_refused_reload)
+    gateway_reload status_after_refused_reload
+    # queued receipts drain at 256 per HELLO interval (5 s)
+    gateway_delivery receipt_backlog)
   list(LENGTH gateway_known_bugs n)
   math(EXPR last "${n} - 1")
   foreach(i RANGE 0 ${last} 2)

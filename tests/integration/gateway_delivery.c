@@ -11,6 +11,8 @@
  *              ACCEPTED receipt of the same journal record, and it is
  *              delivered once — with the recipient online, with it offline,
  *              and after a gateway restart
+ *   receipt_backlog  (known bug) receipts owed to an agency that was away
+ *              reach it promptly when it comes back
  */
 #include "gwtest.h"
 
@@ -447,6 +449,60 @@ static void test_duplicate(void)
     gwt_env_destroy(&env);
 }
 
+/* ---- receipts owed to an agency that was away ------------------------------------------ */
+
+enum { BACKLOG = 1200, BACKLOG_MS = 8000 };
+
+/* The prosecutor sends BACKLOG referrals and goes offline; probation takes
+ * them all; the gateway now owes the prosecutor BACKLOG DELIVERED receipts.
+ * When the prosecutor's adapter comes back, they should all arrive about as
+ * fast as the link carries them — not a few hundred per heartbeat. */
+static void test_receipt_backlog(void)
+{
+    gwt_env *env = gwt_env_new("backlog", NULL);
+    gwt_gateway_start(env);
+    jx_adapter *prosecutor = gwt_adapter_new(env, PROSECUTOR, NULL, NULL);
+    static char ids[BACKLOG][JX_MESSAGE_ID_MAX];
+    for (int i = 0; i < BACKLOG; i++)
+        send_document(prosecutor, REFERRAL, "REF-BACKLOG/26", 0, ids[i]);
+    for (int i = 0; i < BACKLOG; i++)
+        wait_receipt(prosecutor, ids[i], "ACCEPTED", NULL);
+    jx_adapter_destroy(&prosecutor);
+
+    jx_adapter *probation = gwt_adapter_new(env, PROBATION, NULL, NULL);
+    int64_t deadline = gwt_monotonic_ms() + 60000;
+    while (gwt_journal_count(env, JX_EVENT_ACKNOWLEDGED, NULL, PROBATION) < BACKLOG) {
+        GWT_CHECKF(gwt_monotonic_ms() < deadline, "probation did not take the %d referrals",
+                   BACKLOG);
+        gwt_sleep_ms(200);
+    }
+
+    int64_t back = gwt_monotonic_ms();
+    prosecutor = gwt_adapter_new(env, PROSECUTOR, NULL, NULL);
+    int delivered = 0;
+    for (int i = 0; i < BACKLOG; i++) {
+        jx_error err;
+        int64_t left = back + 60000 - gwt_monotonic_ms();
+        if (jx_adapter_wait_receipt(prosecutor, ids[i], "DELIVERED", PROBATION,
+                                    left > 0 ? (int)left : 0, &err) != 1)
+            break;
+        delivered++;
+    }
+    int64_t took = gwt_monotonic_ms() - back;
+    printf("  %d of %d DELIVERED receipts owed to the prosecutor arrived %lld ms after it came "
+           "back\n",
+           delivered, BACKLOG, (long long)took);
+    GWT_CHECK(delivered == BACKLOG);
+    GWT_CHECKF(took < BACKLOG_MS,
+               "%d queued receipts took %lld ms to reach the adapter (bound %d ms): the gateway "
+               "sends 256 per pump and pumps them again only at the next HELLO",
+               BACKLOG, (long long)took, BACKLOG_MS);
+    jx_adapter_destroy(&prosecutor);
+    jx_adapter_destroy(&probation);
+    gwt_gateway_stop(env);
+    gwt_env_destroy(&env);
+}
+
 int main(int argc, char **argv)
 {
     static const gwt_test tests[] = {
@@ -454,6 +510,9 @@ int main(int argc, char **argv)
         {"offline", test_offline, NULL},
         {"expiry", test_expiry, NULL},
         {"duplicate", test_duplicate, NULL},
+        {"receipt_backlog", test_receipt_backlog,
+         "broker.c pump() sends at most 256 queued receipts and nothing pumps again until the "
+         "next HELLO (5 s), so a backlog drains at about 50 receipts a second"},
     };
     return gwt_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }
