@@ -157,7 +157,8 @@ static int compare_connection(const void *key, const void *element)
 static connection *find_connection(jx_broker *self, const uint8_t *id, size_t id_len)
 {
     connection key;
-    if (id_len > ROUTING_ID_MAX)
+    /* bsearch with a NULL array is undefined even for zero elements. */
+    if (id_len > ROUTING_ID_MAX || self->n_connections == 0)
         return NULL;
     memcpy(key.id, id, id_len);
     key.id_len = id_len;
