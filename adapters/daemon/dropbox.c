@@ -347,12 +347,22 @@ static size_t list_ready(const char *dir, char **names, size_t max)
     return n;
 }
 
-static void scan(jx_dropbox *self)
+static bool still_there(const char *folder, const char *name)
+{
+    char path[PATH_MAX_LEN];
+    snprintf(path, sizeof path, "%s/%s", folder, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Returns the number of files that left outbox/ or work/ (a file whose
+ * sending failed for a passing reason stays, and is no progress). */
+static size_t scan(jx_dropbox *self)
 {
     char folder[PATH_MAX_LEN];
     char **names = calloc(SCAN_MAX, sizeof *names);
+    size_t handled = 0;
     if (names == NULL)
-        return;
+        return 0;
     /* First what a crash left half done. */
     snprintf(folder, sizeof folder, "%s/.state/work", self->dir);
     size_t n = list_ready(folder, names, SCAN_MAX);
@@ -364,26 +374,32 @@ static void scan(jx_dropbox *self)
         if (jx_message_id_is_valid(id)) {
             jx_daemon_log("level=info event=dropbox_resumed message_id=%s", id);
             send_work_file(self, id, names[i]);
+            handled += still_there(folder, names[i]) ? 0 : 1;
         }
         free(names[i]);
     }
     snprintf(folder, sizeof folder, "%s/outbox", self->dir);
     n = list_ready(folder, names, SCAN_MAX);
     for (size_t i = 0; i < n; i++) {
-        if (!atomic_load(&self->stop))
+        if (!atomic_load(&self->stop)) {
             take_outbox_file(self, names[i]);
+            handled += still_there(folder, names[i]) ? 0 : 1;
+        }
         free(names[i]);
     }
     free(names);
+    return handled;
 }
 
 /* ---- receiving ---- */
 
-static void export_inbox(jx_dropbox *self)
+/* Returns the number of messages written. */
+static size_t export_inbox(jx_dropbox *self)
 {
     char folder[PATH_MAX_LEN];
     snprintf(folder, sizeof folder, "%s/inbox", self->dir);
     int64_t after = 0;
+    size_t written = 0;
     for (int i = 0; i < BATCH && !atomic_load(&self->stop); i++) {
         jx_adapter_store_inbox_entry *entry = NULL;
         jx_error err;
@@ -391,7 +407,7 @@ static void export_inbox(jx_dropbox *self)
         if (found <= 0) {
             if (found < 0)
                 jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
-            return;
+            return written;
         }
         after = entry->sequence;
         json_t *message = jx_daemon_render_message(self->daemon, entry, &err);
@@ -417,10 +433,12 @@ static void export_inbox(jx_dropbox *self)
             jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
         } else {
             jx_daemon_log("level=info event=dropbox_received file=%s type=%s", name, entry->type);
+            written++;
         }
         json_decref(message);
         jx_adapter_store_inbox_entry_destroy(&entry);
     }
+    return written;
 }
 
 typedef struct {
@@ -475,9 +493,11 @@ static void load_cursor(jx_dropbox *self)
     self->receipt_cursor = value;
 }
 
-static void export_receipts(jx_dropbox *self)
+/* Returns the number of receipts written. */
+static size_t export_receipts(jx_dropbox *self)
 {
     receipt_export export = {.self = self};
+    int64_t start = self->receipt_cursor;
     snprintf(export.folder, sizeof export.folder, "%s/receipts", self->dir);
     for (int round = 0; round < 16 && !atomic_load(&self->stop); round++) {
         int64_t before = self->receipt_cursor;
@@ -488,8 +508,9 @@ static void export_receipts(jx_dropbox *self)
         if (self->receipt_cursor != before)
             save_cursor(self);
         if (export.failed || self->receipt_cursor - before < BATCH)
-            return;
+            break;
     }
+    return (size_t)(self->receipt_cursor - start);
 }
 
 /* ---- the thread ---- */
@@ -498,9 +519,9 @@ static void *dropbox_thread(void *arg)
 {
     jx_dropbox *self = arg;
     while (!atomic_load(&self->stop)) {
-        scan(self);
-        export_inbox(self);
-        export_receipts(self);
+        size_t done = scan(self) + export_inbox(self) + export_receipts(self);
+        if (done > 0)
+            continue; /* more may be waiting: sleep only when idle */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         int64_t total = until.tv_nsec + (int64_t)self->poll_ms * 1000000;
