@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef JX_SOURCE_DIR
 #error "JX_SOURCE_DIR must name the source tree"
@@ -235,6 +236,14 @@ static void test_status(void)
     free(err);
 
     gwt_gateway_start(env);
+    /* The control socket answers anyone who can reach it: its directory
+     * must be the gateway user's alone. */
+    char run[400];
+    snprintf(run, sizeof run, "%s/run", env->state);
+    struct stat st;
+    GWT_CHECK(stat(run, &st) == 0);
+    GWT_CHECKF((st.st_mode & 077) == 0, "%s has mode %o; the control socket must be private", run,
+               (unsigned)(st.st_mode & 0777));
     jx_adapter *court = gwt_adapter_new(env, "KG-COURT-BISHKEK", NULL, NULL);
     jx_adapter *probation = gwt_adapter_new(env, "KG-PROBATION", NULL, NULL);
     uint8_t *payload;

@@ -11,6 +11,9 @@
  *              ACCEPTED receipt of the same journal record, and it is
  *              delivered once — with the recipient online, with it offline,
  *              and after a gateway restart
+ *   forged_acks  only the recipient's own Ack on its own link finishes a delivery
+ *   two_adapters  the adapter that said HELLO last receives; when it leaves,
+ *              the other gets what it had not acknowledged
  *   receipt_backlog  (known bug) receipts owed to an agency that was away
  *              reach it promptly when it comes back
  */
@@ -449,6 +452,136 @@ static void test_duplicate(void)
     gwt_env_destroy(&env);
 }
 
+/* ---- acknowledgements that are not the recipient's ----------------------------------------- */
+
+/* Only the recipient's own signed Ack, on its own connection, finishes a
+ * delivery: the prison acknowledging probation's referral, or the prison's
+ * link carrying an Ack probation signed, changes nothing, and the referral
+ * still reaches probation. */
+static void test_forged_acks(void)
+{
+    gwt_env *env = gwt_env_new("forgedacks", NULL);
+    gwt_gateway_start(env);
+    jx_adapter *prosecutor = gwt_adapter_new(env, PROSECUTOR, NULL, NULL);
+    char id[JX_MESSAGE_ID_MAX];
+    send_document(prosecutor, REFERRAL, "REF-FORGED/26", 0, id);
+    wait_receipt(prosecutor, id, "ACCEPTED", NULL);
+    jx_checked_receipt accepted;
+    checked_receipt(env, prosecutor, id, "ACCEPTED", NULL, &accepted);
+    uint8_t digest[32];
+    SHA256(accepted.record->header.data, accepted.record->header.len, digest);
+    jx_checked_receipt_release(&accepted);
+
+    /* The prison acknowledges a message that is not its own. */
+    gwt_link *prison = gwt_link_new(env, PRISON, NULL);
+    gwt_link_send(prison, "HELLO", NULL, 0);
+    size_t mark = gwt_gateway_log_mark(env);
+    gwt_link_ack(prison, (const uint8_t(*)[32])digest, 1);
+
+    /* The prison's link carries an Ack signed by probation. */
+    jx_signer *probation_key = gwt_signer(env, PROBATION);
+    ProtobufCBinaryData item = {32, digest};
+    Justx__V1__Ack ack = JUSTX__V1__ACK__INIT;
+    ack.n_header_sha256 = 1;
+    ack.header_sha256 = &item;
+    ack.received_at_ms = jx_now_ms();
+    uint8_t payload[128];
+    size_t payload_len = justx__v1__ack__pack(&ack, payload);
+    jx_seal_params params = {.type = "justx.v1.Ack"};
+    uint8_t *envelope;
+    size_t envelope_len;
+    char ack_id[JX_MESSAGE_ID_MAX];
+    jx_error err;
+    GWT_CHECK(jx_envelope_seal(probation_key, &params, payload, payload_len, &envelope,
+                               &envelope_len, ack_id, &err) == 0);
+    gwt_link_send(prison, "ACK", envelope, envelope_len);
+    free(envelope);
+    jx_signer_destroy(&probation_key);
+    const char *const bad_ack[] = {"event=bad_ack", "agency=KG-PRISON", "SENDER_MISMATCH", NULL};
+    GWT_CHECKF(gwt_gateway_log_wait(env, mark, 1, WAIT_MS, bad_ack),
+               "the gateway did not log the Ack signed by another agency as bad");
+
+    gwt_sleep_ms(1000);
+    GWT_CHECK(gwt_journal_count(env, JX_EVENT_ACKNOWLEDGED, NULL, NULL) == 0);
+    char *code = gwt_adapter_receipt_code(prosecutor, id, "DELIVERED", NULL);
+    GWT_CHECKF(code == NULL, "a forged Ack produced a DELIVERED receipt");
+
+    jx_adapter *probation = gwt_adapter_new(env, PROBATION, NULL, NULL);
+    receive_one(probation, PROSECUTOR, id, NULL);
+    wait_receipt(prosecutor, id, "DELIVERED", PROBATION);
+    GWT_CHECK(gwt_journal_count(env, JX_EVENT_ACKNOWLEDGED, id, PROBATION) == 1);
+    GWT_CHECK(gwt_journal_count(env, JX_EVENT_ACKNOWLEDGED, NULL, NULL) == 1);
+
+    gwt_link_destroy(&prison);
+    jx_adapter_destroy(&prosecutor);
+    jx_adapter_destroy(&probation);
+    gwt_gateway_stop(env);
+    gwt_env_destroy(&env);
+}
+
+/* ---- two adapters of one agency ------------------------------------------------------------ */
+
+/* Deliveries go to the adapter that said HELLO most recently; when it goes
+ * away, what it had not acknowledged is offered to the other one. */
+static void test_two_adapters(void)
+{
+    gwt_env *env = gwt_env_new("twoadapters", NULL);
+    gwt_gateway_start(env);
+    jx_adapter *prosecutor = gwt_adapter_new(env, PROSECUTOR, NULL, NULL);
+    gwt_link *first = gwt_link_new(env, PROBATION, "probation-1");
+    gwt_link *second = gwt_link_new(env, PROBATION, "probation-2");
+    gwt_link_send(first, "HELLO", NULL, 0);
+    gwt_sleep_ms(100);
+    gwt_link_send(second, "HELLO", NULL, 0);
+    gwt_sleep_ms(200);
+
+    char id[JX_MESSAGE_ID_MAX];
+    send_document(prosecutor, REFERRAL, "REF-TWO/26", 0, id);
+    wait_receipt(prosecutor, id, "ACCEPTED", NULL);
+    /* the second said HELLO last: it gets the message; it does not ack */
+    gwt_frame frame;
+    int64_t deadline = gwt_monotonic_ms() + WAIT_MS;
+    bool delivered = false;
+    while (!delivered && gwt_monotonic_ms() < deadline && gwt_link_next(second, 1000, &frame)) {
+        delivered = strcmp(frame.command, "DELIVER") == 0;
+        gwt_frame_release(&frame);
+    }
+    GWT_CHECKF(delivered, "the adapter that said HELLO last got no DELIVER");
+    while (gwt_link_next(first, 300, &frame)) {
+        GWT_CHECKF(strcmp(frame.command, "DELIVER") != 0,
+                   "the adapter that said HELLO first got a DELIVER too");
+        gwt_frame_release(&frame);
+    }
+
+    /* The second goes away; the first must get the message and ack it. */
+    gwt_link_destroy(&second);
+    uint8_t digest[32];
+    delivered = false;
+    deadline = gwt_monotonic_ms() + WAIT_MS;
+    /* No HELLO from the first meanwhile: the gateway must notice by itself
+     * that the second is gone (its next send to it fails). */
+    while (!delivered && gwt_monotonic_ms() < deadline) {
+        if (!gwt_link_next(first, 1000, &frame))
+            continue;
+        if (strcmp(frame.command, "DELIVER") == 0) {
+            Justx__V1__Envelope *envelope =
+                justx__v1__envelope__unpack(NULL, frame.body_len, frame.body);
+            SHA256(envelope->header.data, envelope->header.len, digest);
+            justx__v1__envelope__free_unpacked(envelope, NULL);
+            delivered = true;
+        }
+        gwt_frame_release(&frame);
+    }
+    GWT_CHECKF(delivered, "after the receiving adapter left, the other got nothing");
+    gwt_link_ack(first, (const uint8_t(*)[32])digest, 1);
+    wait_receipt(prosecutor, id, "DELIVERED", PROBATION);
+
+    gwt_link_destroy(&first);
+    jx_adapter_destroy(&prosecutor);
+    gwt_gateway_stop(env);
+    gwt_env_destroy(&env);
+}
+
 /* ---- receipts owed to an agency that was away ------------------------------------------ */
 
 enum { BACKLOG = 1200, BACKLOG_MS = 8000 };
@@ -510,6 +643,8 @@ int main(int argc, char **argv)
         {"offline", test_offline, NULL},
         {"expiry", test_expiry, NULL},
         {"duplicate", test_duplicate, NULL},
+        {"forged_acks", test_forged_acks, NULL},
+        {"two_adapters", test_two_adapters, NULL},
         {"receipt_backlog", test_receipt_backlog,
          "broker.c pump() sends at most 256 queued receipts and nothing pumps again until the "
          "next HELLO (5 s), so a backlog drains at about 50 receipts a second"},
