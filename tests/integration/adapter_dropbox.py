@@ -153,6 +153,30 @@ def test(env):
     ids = [m["messageId"] for m in listing["messages"]]
     assert ids.count(fixed["messageId"]) == 1, ids
 
+    # ---- EXPIRED: the prison is away longer than the message may wait ----
+    assert prison.kill(15) == 0
+    short = {"type": "justx.v1.SentenceOrder", "to": ["KG-PRISON"], "caseId": "DROPBOX-4",
+             "expiresInSeconds": 1, "payload": order}
+    write_atomically(os.path.join(outbox, "short.json"), short)
+
+    def expired_receipt():
+        return [n for n in json_files(receipts) if n.endswith("_EXPIRED_KG-PRISON.json")]
+    name = wait_for(expired_receipt, 20, "an EXPIRED receipt file for the prison")[0]
+    expired_id = name.split("_")[0]
+    expired = json.load(open(os.path.join(receipts, name)))
+    assert expired["status"] == "EXPIRED" and expired["recipient"] == "KG-PRISON", expired
+    env.start_daemon("KG-PRISON", existing=prison)
+    prison.wait_log(r"event=link state=CONNECTED")
+    write_atomically(os.path.join(outbox, "after.json"), dict(submission, caseId="DROPBOX-5"))
+    prison_inbox = os.path.join(prison.box, "inbox")
+
+    def prison_cases():
+        return {json.load(open(os.path.join(prison_inbox, n)))["caseId"]
+                for n in json_files(prison_inbox)}
+    wait_for(lambda: "DROPBOX-5" in prison_cases(), 20, "the next order at the prison")
+    assert "DROPBOX-4" not in prison_cases(), "an expired message must not be delivered"
+    assert not os.path.exists(os.path.join(prison_inbox, "KG-COURT-BISHKEK_%s.json" % expired_id))
+
     # ---- SIGTERM stops cleanly ----
     for daemon in (court, probation, prison):
         assert daemon.kill(15) == 0, "%s must exit 0 on SIGTERM" % daemon.name
