@@ -1,4 +1,4 @@
-# Journal parsers fuzz harness (gateway/segment.c, checkpoint.c, base64.c).
+# Journal parsers fuzz harness (gateway/segment.c, proto/checkpoint.c, proto/base64.c).
 # Always built as a corpus replay program and run by ctest over the seeds;
 # with -DJX_FUZZ=ON (CC=clang) also built as a libFuzzer binary:
 #   fuzz_journal -max_total_time=600 NEW_DIR tests/fuzz/corpus/journal
@@ -17,8 +17,8 @@ if(JX_FUZZ)
   # The parsers are compiled into the harness, instrumented for coverage;
   # their symbols take precedence over the static library's copies.
   add_executable(fuzz_journal ${CMAKE_CURRENT_LIST_DIR}/fuzz_journal.c
-    ${CMAKE_SOURCE_DIR}/gateway/segment.c ${CMAKE_SOURCE_DIR}/gateway/checkpoint.c
-    ${CMAKE_SOURCE_DIR}/gateway/base64.c)
+    ${CMAKE_SOURCE_DIR}/gateway/segment.c ${CMAKE_SOURCE_DIR}/proto/checkpoint.c
+    ${CMAKE_SOURCE_DIR}/proto/base64.c)
   target_compile_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined -g)
   target_link_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_journal PRIVATE justx-journal)
