@@ -5,9 +5,9 @@
  *   probation  -> court, prosecutor  StatusUpdate        (UPDATES, fan-out)
  *   court      -> probation, prison  SentenceOrder       (ORDERS, fan-out)
  * spreading its messages over STREAM_MS. Meanwhile the main thread kills
- * the gateway with SIGKILL at random moments (KILLS times; the seed is
- * printed and can be set with JX_TEST_SEED) and restarts it after a random
- * pause.
+ * the gateway with SIGKILL at random moments (KILLS times, and once stops
+ * it with SIGTERM under load; the seed is printed and can be set with
+ * JX_TEST_SEED) and restarts it after a random pause.
  *
  * Afterwards, within a time bound:
  *   - every message each adapter put into its outbox was answered ACCEPTED
@@ -40,6 +40,7 @@ enum {
     ORDERS = 1500,
     TOTAL = REFERRALS + UPDATES + ORDERS,
     KILLS = 4,
+    CLEAN_STOP_AT = 2, /* the third interruption is SIGTERM, the others SIGKILL */
     PAYLOAD_BYTES = 1024,
     STREAM_MS = 10000, /* each sender spreads its messages over this long */
     CONVERGE_MS = 150000,
@@ -266,8 +267,8 @@ static void test_crash(void)
         GWT_CHECK(pthread_create(&streams[i].thread, NULL, send_stream, &streams[i]) == 0);
 
     /* The crashes, at random moments while the messages stream. */
-    for (int kill = 0; kill < KILLS; kill++) {
-        gwt_sleep_ms(1000 + rand() % 1500);
+    for (int stop = 0; stop < KILLS + 1; stop++) {
+        gwt_sleep_ms(800 + rand() % 1200);
         int sent = 0;
         for (int i = 0; i < 3; i++)
             sent += atomic_load(&streams[i].sent);
@@ -277,12 +278,18 @@ static void test_crash(void)
                                                         "accepted"))
                    : -1;
         json_decref(status);
-        gwt_gateway_kill(env);
+        /* One of the interruptions is a clean stop under load: SIGTERM
+         * must finish the batch in hand and exit 0 promptly. */
+        bool clean = stop == CLEAN_STOP_AT;
+        if (clean)
+            gwt_gateway_stop(env);
+        else
+            gwt_gateway_kill(env);
         int down = 50 + rand() % 500;
-        printf("  kill -9 #%d at %.1f s: %d handed to adapters, %lld accepted by this process; "
+        printf("  %s at %.1f s: %d handed to adapters, %lld accepted by this process; "
                "down %d ms\n",
-               kill + 1, (double)(gwt_monotonic_ms() - started) / 1000.0, sent,
-               (long long)accepted, down);
+               clean ? "SIGTERM" : "kill -9", (double)(gwt_monotonic_ms() - started) / 1000.0,
+               sent, (long long)accepted, down);
         gwt_sleep_ms(down);
         gwt_gateway_start(env);
     }
@@ -390,6 +397,8 @@ static void test_crash(void)
     GWT_CHECKF(unjournaled == 0, "%d accepted messages have no ACCEPTED journal record",
                unjournaled);
     GWT_CHECK(journal.started == env->starts);
+    GWT_CHECKF(journal.stopped == 2, "%d GATEWAY_STOPPED records; two clean stops were made",
+               journal.stopped);
     free(journal.journaled);
 
     char journal_dir[400];
