@@ -2,11 +2,14 @@
  *
  *   fan_out    a SentenceOrder from the court reaches probation and prison;
  *              the court gets ACCEPTED and one DELIVERED per recipient, each
- *              carrying that recipient's signed Ack of exactly this message
+ *              carrying that recipient's signed Ack of exactly this message;
+ *              a header naming one recipient narrows the fan-out to it
  *   offline    50 referrals to probation while its adapter is down: after it
  *              starts, all 50 arrive once each, in acceptance order
  *   expiry     a message with a 2 s lifetime to recipients that are offline
  *              gives the sender EXPIRED per recipient, and is never delivered
+ *   expiry_unacknowledged  a connected recipient that never acknowledges is
+ *              offered the message again until it expires, then no more
  *   duplicate  the same envelope sent twice on a raw link: both SENDs get the
  *              ACCEPTED receipt of the same journal record, and it is
  *              delivered once — with the recipient online, with it offline,
@@ -184,6 +187,24 @@ static void test_fan_out(void)
     GWT_CHECK(gwt_journal_count(env, JX_EVENT_ACKNOWLEDGED, id, PROBATION) == 1);
     GWT_CHECK(gwt_journal_count(env, JX_EVENT_ACKNOWLEDGED, id, PRISON) == 1);
 
+    /* A header that names one recipient of the route narrows the fan-out. */
+    uint8_t *payload;
+    size_t len;
+    gwt_payload(ORDER, "UD-1235/26", 1024, &payload, &len);
+    const char *const only_prison[] = {PRISON};
+    jx_seal_params narrowed = {.type = ORDER, .recipients = only_prison, .recipient_count = 1};
+    char narrowed_id[JX_MESSAGE_ID_MAX];
+    GWT_CHECK(jx_adapter_send(court, &narrowed, payload, len, narrowed_id, &err) == 0);
+    free(payload);
+    receive_one(prison, COURT, narrowed_id, NULL);
+    wait_receipt(court, narrowed_id, "DELIVERED", PRISON);
+    GWT_CHECK(jx_adapter_receive(probation, 1000, &extra, &err) == 0);
+    jx_checked_receipt narrowed_accepted;
+    checked_receipt(env, court, narrowed_id, "ACCEPTED", NULL, &narrowed_accepted);
+    GWT_CHECK(narrowed_accepted.record->n_recipients == 1);
+    GWT_CHECK(strcmp(narrowed_accepted.record->recipients[0], PRISON) == 0);
+    jx_checked_receipt_release(&narrowed_accepted);
+
     jx_adapter_destroy(&court);
     jx_adapter_destroy(&probation);
     jx_adapter_destroy(&prison);
@@ -307,6 +328,49 @@ static void test_expiry(void)
 
     jx_adapter_destroy(&court);
     jx_adapter_destroy(&probation);
+    gwt_gateway_stop(env);
+    gwt_env_destroy(&env);
+}
+
+/* A recipient that is connected but never acknowledges: the message is
+ * offered again with backoff until it expires, then EXPIRED goes to the
+ * sender and the offers stop. */
+static void test_expiry_unacknowledged(void)
+{
+    gwt_config_options options = {.retry_initial_ms = 200, .retry_max_ms = 400};
+    gwt_env *env = gwt_env_new("expiryunacked", &options);
+    gwt_gateway_start(env);
+    jx_adapter *court = gwt_adapter_new(env, COURT, NULL, NULL);
+    gwt_link *probation = gwt_link_new(env, PROBATION, NULL);
+    gwt_link_send(probation, "HELLO", NULL, 0);
+    gwt_sleep_ms(200);
+
+    char id[JX_MESSAGE_ID_MAX];
+    int64_t expires_at = jx_now_ms() + 2000;
+    send_document(court, ORDER, "UD-78/26", expires_at, id);
+    int offers = 0, late_offers = 0;
+    int64_t until = gwt_monotonic_ms() + 5000;
+    while (gwt_monotonic_ms() < until) {
+        gwt_frame frame;
+        if (!gwt_link_next(probation, 100, &frame))
+            continue;
+        if (strcmp(frame.command, "DELIVER") == 0) {
+            offers++;
+            late_offers += jx_now_ms() > expires_at + 1500; /* one expiry scan of slack */
+        }
+        gwt_frame_release(&frame);
+        if (offers == 1)
+            gwt_link_send(probation, "HELLO", NULL, 0);
+    }
+    printf("  offered %d times before expiry, %d times more than 1.5 s after it\n", offers,
+           late_offers);
+    GWT_CHECKF(offers >= 2, "an unacknowledged message was offered only %d times in 2 s", offers);
+    GWT_CHECKF(late_offers == 0, "an expired message was offered %d more times", late_offers);
+    wait_receipt(court, id, "EXPIRED", PROBATION);
+    wait_receipt(court, id, "EXPIRED", PRISON);
+    GWT_CHECK(gwt_journal_count(env, JX_EVENT_ACKNOWLEDGED, id, NULL) == 0);
+    gwt_link_destroy(&probation);
+    jx_adapter_destroy(&court);
     gwt_gateway_stop(env);
     gwt_env_destroy(&env);
 }
@@ -642,6 +706,7 @@ int main(int argc, char **argv)
         {"fan_out", test_fan_out, NULL},
         {"offline", test_offline, NULL},
         {"expiry", test_expiry, NULL},
+        {"expiry_unacknowledged", test_expiry_unacknowledged, NULL},
         {"duplicate", test_duplicate, NULL},
         {"forged_acks", test_forged_acks, NULL},
         {"two_adapters", test_two_adapters, NULL},
