@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { AGENCIES = 5, FLOWS = 4, WINDOW = 4000 };
+enum { AGENCIES = 5, FLOWS = 4, WINDOW = 1000 };
 
 static const char *const agencies[AGENCIES] = {"KG-COURT-BISHKEK", "KG-PROSECUTOR",
                                                "KG-PROBATION", "KG-PRISON", "LV-PROBATION"};

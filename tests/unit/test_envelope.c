@@ -402,6 +402,27 @@ static void cached_certificate_still_expires(void **state)
     free(bytes);
 }
 
+/* Reopening stored bytes skips only the signature: the digest still ties the
+ * payload to the header, and the certificate is still checked. */
+static void stored_envelopes_skip_only_the_signature(void **state)
+{
+    (void)state;
+    char id[37];
+    size_t len;
+    uint8_t *bytes = seal("KG-PROSECUTOR", "justx.v1.ProbationReferral", &len, id);
+    jx_error err;
+    jx_opened *opened = jx_envelope_open_stored(trust, bytes, len, NULL, &err);
+    assert_non_null(opened);
+    assert_string_equal(opened->header->message_id, id);
+    jx_opened_destroy(&opened);
+    size_t at = find(bytes, len, "Asanov");
+    bytes[at] ^= 0x02;
+    opened = jx_envelope_open_stored(trust, bytes, len, NULL, &err);
+    assert_null(opened);
+    assert_int_equal(err.code, JX_ERR_PAYLOAD_DIGEST_MISMATCH);
+    free(bytes);
+}
+
 static void key_files_must_be_private(void **state)
 {
     (void)state;
@@ -437,6 +458,7 @@ int main(void)
         cmocka_unit_test(sealing_needs_an_agency_certificate),
         cmocka_unit_test(header_and_type_rejections),
         cmocka_unit_test(cached_certificate_still_expires),
+        cmocka_unit_test(stored_envelopes_skip_only_the_signature),
         cmocka_unit_test(key_files_must_be_private),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
