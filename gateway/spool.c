@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-enum { SCHEMA_VERSION = 1 };
+enum { SCHEMA_VERSION = 2 };
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS messages ("
@@ -36,8 +36,12 @@ static const char schema[] =
     "  journal_index INTEGER NOT NULL,"
     "  accepted_at_ms INTEGER NOT NULL,"
     "  expires_at_ms INTEGER NOT NULL,"
-    "  envelope BLOB,"
     "  UNIQUE (sender, message_id));"
+    /* Envelopes apart from the metadata: the rows every delivery and ack
+     * touches stay small, and a delivered envelope is freed by one delete. */
+    "CREATE TABLE IF NOT EXISTS envelopes ("
+    "  seq INTEGER PRIMARY KEY REFERENCES messages (seq) ON DELETE CASCADE,"
+    "  envelope BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS messages_by_header ON messages (header_sha256);"
     "CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at_ms);"
     "CREATE TABLE IF NOT EXISTS deliveries ("
@@ -59,6 +63,7 @@ enum statement {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INSERT_MESSAGE,
+    ST_INSERT_ENVELOPE,
     ST_INSERT_DELIVERY,
     ST_FIND,
     ST_FIND_PENDING,
@@ -85,7 +90,8 @@ static const char *const statement_sql[ST__COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT_MESSAGE] =
         "INSERT INTO messages (sender, message_id, type, case_id, header_sha256, journal_index, "
-        "accepted_at_ms, expires_at_ms, envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "accepted_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_INSERT_ENVELOPE] = "INSERT INTO envelopes (seq, envelope) VALUES (?1, ?2)",
     [ST_INSERT_DELIVERY] = "INSERT OR IGNORE INTO deliveries (seq, recipient, state) "
                            "VALUES (?1, ?2, 0)",
     [ST_FIND] = "SELECT " MESSAGE_COLUMNS " FROM messages m WHERE sender = ?1 AND message_id = ?2",
@@ -95,13 +101,14 @@ static const char *const statement_sql[ST__COUNT] = {
     [ST_FIND_PENDING] = "SELECT " MESSAGE_COLUMNS " FROM messages m INDEXED BY messages_by_header "
                         "CROSS JOIN deliveries d ON d.recipient = ?1 AND d.seq = m.seq "
                         "WHERE m.header_sha256 = ?2 AND d.state = 0",
-    [ST_PENDING] = "SELECT " MESSAGE_COLUMNS ", m.envelope FROM deliveries d JOIN messages m "
-                   "ON m.seq = d.seq WHERE d.recipient = ?1 AND d.state = 0 AND d.seq > ?2 "
+    [ST_PENDING] = "SELECT " MESSAGE_COLUMNS ", e.envelope FROM deliveries d "
+                   "JOIN messages m ON m.seq = d.seq JOIN envelopes e ON e.seq = d.seq "
+                   "WHERE d.recipient = ?1 AND d.state = 0 AND d.seq > ?2 "
                    "ORDER BY d.seq LIMIT ?3",
     [ST_FINISH] = "UPDATE deliveries SET state = ?3 WHERE seq = ?1 AND recipient = ?2 "
                   "AND state = 0",
     [ST_COUNT_PENDING] = "SELECT count(*) FROM deliveries WHERE seq = ?1 AND state = 0",
-    [ST_DROP_ENVELOPE] = "UPDATE messages SET envelope = NULL WHERE seq = ?1",
+    [ST_DROP_ENVELOPE] = "DELETE FROM envelopes WHERE seq = ?1",
     [ST_EXPIRED] = "SELECT " MESSAGE_COLUMNS ", d.recipient FROM messages m JOIN deliveries d "
                    "ON d.seq = m.seq WHERE m.expires_at_ms <= ?1 AND d.state = 0 "
                    "ORDER BY m.seq LIMIT ?2",
@@ -235,10 +242,14 @@ int jx_spool_add(jx_spool *self, jx_spool_message *message, const char *const *r
     sqlite3_bind_int64(stmt, 6, (sqlite3_int64)message->journal_index);
     sqlite3_bind_int64(stmt, 7, message->accepted_at_ms);
     sqlite3_bind_int64(stmt, 8, message->expires_at_ms);
-    sqlite3_bind_blob(stmt, 9, message->envelope, (int)message->envelope_len, SQLITE_STATIC);
     if (step_done(self, stmt, err, "store an accepted message") != 0)
         return -1;
     message->seq = sqlite3_last_insert_rowid(self->db);
+    stmt = statement(self, ST_INSERT_ENVELOPE);
+    sqlite3_bind_int64(stmt, 1, message->seq);
+    sqlite3_bind_blob(stmt, 2, message->envelope, (int)message->envelope_len, SQLITE_STATIC);
+    if (step_done(self, stmt, err, "store an accepted envelope") != 0)
+        return -1;
     for (size_t i = 0; i < recipient_count; i++) {
         stmt = statement(self, ST_INSERT_DELIVERY);
         sqlite3_bind_int64(stmt, 1, message->seq);
