@@ -349,20 +349,21 @@ static void test_expiry_unacknowledged(void)
     int64_t expires_at = jx_now_ms() + 2000;
     send_document(court, ORDER, "UD-78/26", expires_at, id);
     int offers = 0, late_offers = 0;
-    int64_t until = gwt_monotonic_ms() + 5000;
+    int64_t until = gwt_monotonic_ms() + 7000;
     while (gwt_monotonic_ms() < until) {
         gwt_frame frame;
         if (!gwt_link_next(probation, 100, &frame))
             continue;
         if (strcmp(frame.command, "DELIVER") == 0) {
             offers++;
-            late_offers += jx_now_ms() > expires_at + 1500; /* one expiry scan of slack */
+            /* the expiry scan runs every second; more slack for a busy machine */
+            late_offers += jx_now_ms() > expires_at + 3000;
         }
         gwt_frame_release(&frame);
         if (offers == 1)
             gwt_link_send(probation, "HELLO", NULL, 0);
     }
-    printf("  offered %d times before expiry, %d times more than 1.5 s after it\n", offers,
+    printf("  offered %d times, %d of them more than 3 s after the expiry\n", offers,
            late_offers);
     GWT_CHECKF(offers >= 2, "an unacknowledged message was offered only %d times in 2 s", offers);
     GWT_CHECKF(late_offers == 0, "an expired message was offered %d more times", late_offers);
