@@ -88,44 +88,39 @@ static void die(const char *what, const jx_error *err)
     exit(1);
 }
 
-/* Raw signing cost: the same EVP calls on the same bytes, no envelope work. */
-static double raw_rate(EVP_PKEY *key, int sign, const uint8_t *data, size_t len,
-                       const uint8_t *signature, size_t signature_len, double seconds)
+/* The raw operation: the same EVP calls on the same bytes, no envelope work. */
+static void raw_once(EVP_PKEY *key, int sign, const uint8_t *data, size_t len,
+                     const uint8_t *signature, size_t signature_len)
 {
     const EVP_MD *md = EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
     uint8_t out[JX_SIGNATURE_MAX];
-    long count = 0;
-    double start = seconds_now(), elapsed;
-    do {
-        for (int i = 0; i < 50; i++) {
-            EVP_MD_CTX *context = EVP_MD_CTX_new();
-            EVP_PKEY_CTX *key_context = NULL;
-            int ok;
-            if (sign) {
-                size_t out_len = sizeof out;
-                ok = EVP_DigestSignInit(context, &key_context, md, NULL, key) == 1;
-                if (ok && EVP_PKEY_get_id(key) == EVP_PKEY_RSA)
-                    ok = EVP_PKEY_CTX_set_rsa_padding(key_context, RSA_PKCS1_PSS_PADDING) == 1 &&
-                         EVP_PKEY_CTX_set_rsa_pss_saltlen(key_context, 32) == 1;
-                ok = ok && EVP_DigestSign(context, out, &out_len, data, len) == 1;
-            } else {
-                ok = EVP_DigestVerifyInit(context, &key_context, md, NULL, key) == 1;
-                if (ok && EVP_PKEY_get_id(key) == EVP_PKEY_RSA)
-                    ok = EVP_PKEY_CTX_set_rsa_padding(key_context, RSA_PKCS1_PSS_PADDING) == 1 &&
-                         EVP_PKEY_CTX_set_rsa_pss_saltlen(key_context, 32) == 1;
-                ok = ok && EVP_DigestVerify(context, signature, signature_len, data, len) == 1;
-            }
-            EVP_MD_CTX_free(context);
-            if (!ok) {
-                fprintf(stderr, "bench_envelope: raw %s failed\n", sign ? "sign" : "verify");
-                exit(1);
-            }
-        }
-        count += 50;
-        elapsed = seconds_now() - start;
-    } while (elapsed < seconds);
-    return (double)count / elapsed;
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *key_context = NULL;
+    int ok;
+    if (sign) {
+        size_t out_len = sizeof out;
+        ok = EVP_DigestSignInit(context, &key_context, md, NULL, key) == 1;
+        if (ok && EVP_PKEY_get_id(key) == EVP_PKEY_RSA)
+            ok = EVP_PKEY_CTX_set_rsa_padding(key_context, RSA_PKCS1_PSS_PADDING) == 1 &&
+                 EVP_PKEY_CTX_set_rsa_pss_saltlen(key_context, 32) == 1;
+        ok = ok && EVP_DigestSign(context, out, &out_len, data, len) == 1;
+    } else {
+        ok = EVP_DigestVerifyInit(context, &key_context, md, NULL, key) == 1;
+        if (ok && EVP_PKEY_get_id(key) == EVP_PKEY_RSA)
+            ok = EVP_PKEY_CTX_set_rsa_padding(key_context, RSA_PKCS1_PSS_PADDING) == 1 &&
+                 EVP_PKEY_CTX_set_rsa_pss_saltlen(key_context, 32) == 1;
+        ok = ok && EVP_DigestVerify(context, signature, signature_len, data, len) == 1;
+    }
+    EVP_MD_CTX_free(context);
+    if (!ok) {
+        fprintf(stderr, "bench_envelope: raw %s failed\n", sign ? "sign" : "verify");
+        exit(1);
+    }
 }
+
+/* Rounds alternate between the justx operation and the raw one, so that a
+ * change in the machine's load during the run hits both alike. */
+enum { ROUND = 20 };
 
 static void bench_agency(const char *pki, const char *agency, jx_trust *trust, double seconds)
 {
@@ -141,36 +136,13 @@ static void bench_agency(const char *pki, const char *agency, jx_trust *trust, d
     const char *recipients[] = {"KG-PROBATION", "KG-PRISON"};
     jx_seal_params params = {.type = "justx.v1.SentenceOrder", .recipients = recipients,
                              .recipient_count = 2, .case_id = "UD-1234/26"};
-
     uint8_t *envelope = NULL;
     size_t envelope_len = 0;
     char id[JX_MESSAGE_ID_MAX];
-    long seals = 0;
-    double start = seconds_now(), seal_elapsed;
-    do {
-        free(envelope);
-        if (jx_envelope_seal(signer, &params, payload, payload_len, &envelope, &envelope_len, id,
-                             &err) != 0)
-            die("seal", &err);
-        seals++;
-        seal_elapsed = seconds_now() - start;
-    } while (seal_elapsed < seconds);
+    if (jx_envelope_seal(signer, &params, payload, payload_len, &envelope, &envelope_len, id,
+                         &err) != 0)
+        die("seal", &err);
 
-    long opens = 0;
-    double open_elapsed;
-    start = seconds_now();
-    do {
-        for (int i = 0; i < 50; i++) {
-            jx_opened *opened = jx_envelope_open(trust, envelope, envelope_len, NULL, &err);
-            if (opened == NULL)
-                die("open", &err);
-            jx_opened_destroy(&opened);
-        }
-        opens += 50;
-        open_elapsed = seconds_now() - start;
-    } while (open_elapsed < seconds);
-
-    /* the raw operations over the very bytes the envelope signature covers */
     Justx__V1__Envelope *decoded = justx__v1__envelope__unpack(NULL, envelope_len, envelope);
     size_t context_len = strlen(JX_ENVELOPE_SIGNATURE_CONTEXT);
     size_t signed_len = context_len + decoded->header.len;
@@ -180,12 +152,43 @@ static void bench_agency(const char *pki, const char *agency, jx_trust *trust, d
     FILE *key_file = fopen(key, "r");
     EVP_PKEY *private_key = PEM_read_PrivateKey(key_file, NULL, NULL, NULL);
     fclose(key_file);
-    double raw_sign = raw_rate(private_key, 1, signed_bytes, signed_len, NULL, 0, seconds);
-    double raw_verify = raw_rate(jx_signer_public_key(signer), 0, signed_bytes, signed_len,
-                                 decoded->signature.data, decoded->signature.len, seconds);
+    EVP_PKEY *public_key = jx_signer_public_key(signer);
 
-    double seal_rate = (double)seals / seal_elapsed, open_rate = (double)opens / open_elapsed;
-    printf("%-14s %-8s envelope %5zu B | seal %8.0f/s  raw sign %8.0f/s  (%3.0f%%) | "
+    double seal_time = 0, sign_time = 0, open_time = 0, verify_time = 0;
+    long seals = 0, signs = 0, opens = 0, verifies = 0;
+    double start = seconds_now();
+    while (seconds_now() - start < 2 * seconds) {
+        double t = seconds_now();
+        for (int i = 0; i < ROUND; i++) {
+            uint8_t *again = NULL;
+            size_t again_len;
+            if (jx_envelope_seal(signer, &params, payload, payload_len, &again, &again_len, id,
+                                 &err) != 0)
+                die("seal", &err);
+            free(again);
+        }
+        seal_time += seconds_now() - t, seals += ROUND;
+        t = seconds_now();
+        for (int i = 0; i < ROUND; i++)
+            raw_once(private_key, 1, signed_bytes, signed_len, NULL, 0);
+        sign_time += seconds_now() - t, signs += ROUND;
+        t = seconds_now();
+        for (int i = 0; i < ROUND; i++) {
+            jx_opened *opened = jx_envelope_open(trust, envelope, envelope_len, NULL, &err);
+            if (opened == NULL)
+                die("open", &err);
+            jx_opened_destroy(&opened);
+        }
+        open_time += seconds_now() - t, opens += ROUND;
+        t = seconds_now();
+        for (int i = 0; i < ROUND; i++)
+            raw_once(public_key, 0, signed_bytes, signed_len, decoded->signature.data,
+                     decoded->signature.len);
+        verify_time += seconds_now() - t, verifies += ROUND;
+    }
+    double seal_rate = seals / seal_time, raw_sign = signs / sign_time;
+    double open_rate = opens / open_time, raw_verify = verifies / verify_time;
+    printf("%-16s %-8s envelope %5zu B | seal %8.0f/s  raw sign %8.0f/s  (%3.0f%%) | "
            "open %8.0f/s  raw verify %8.0f/s  (%3.0f%%)\n",
            agency, EVP_PKEY_get0_type_name(private_key), envelope_len, seal_rate, raw_sign,
            100 * seal_rate / raw_sign, open_rate, raw_verify, 100 * open_rate / raw_verify);
@@ -211,9 +214,9 @@ int main(int argc, char **argv)
     jx_trust *trust = jx_trust_new(ca, &err);
     if (trust == NULL || jx_trust_add_crl(trust, crl, &err) != 0)
         die("trust", &err);
-    printf("one thread, %.1f s per measurement; open includes decode, cached chain check, "
-           "signature, digest and payload decode\n",
-           seconds);
+    printf("one thread, %.1f s per key, justx and raw operations in alternating rounds of %d; "
+           "open includes decode, cached chain check, signature, digest and payload decode\n",
+           2 * seconds, ROUND);
     bench_agency(argv[1], "KG-COURT-BISHKEK", trust, seconds);
     bench_agency(argv[1], "TEST-ED25519", trust, seconds);
     bench_agency(argv[1], "TEST-RSA", trust, seconds);
