@@ -416,10 +416,10 @@ static void oversized_via_adapter(size_t size)
     free(payload);
     int accepted = jx_adapter_wait_receipt(court, small_id, "ACCEPTED", NULL, WAIT_MS, &err);
     int refused = jx_adapter_wait_receipt(court, big_id, "REJECTED", NULL, 5000, &err);
-    const char *const disconnects[] = {"event=disconnected", NULL};
+    const char *const disconnects[] = {"event=closed", NULL};
     int dropped = gwt_gateway_log_count_since(env, 0, disconnects);
     char *code = gwt_adapter_receipt_code(court, big_id, "REJECTED", NULL);
-    printf("  %zu-byte payload: small message %s, big message %s%s%s, %d disconnects logged\n",
+    printf("  %zu-byte payload: small message %s, big message %s%s%s, %d connections closed\n",
            size, accepted == 1 ? "ACCEPTED" : "not answered",
            refused == 1 ? "REJECTED " : "not answered", code ? code : "",
            refused == 1 ? "" : " (the adapter keeps it in its outbox)", dropped);
