@@ -36,6 +36,11 @@ void jx_daemon_log(const char *format, ...) __attribute__((format(printf, 1, 2))
 int jx_daemon_send(jx_daemon *daemon, const jx_submission *submission,
                    char message_id[JX_MESSAGE_ID_MAX], bool *duplicate, jx_error *err);
 
+/* Like jx_daemon_send for count submissions that all carry a message id,
+ * stored in one outbox transaction (one disk sync): all or none. */
+int jx_daemon_send_many(jx_daemon *daemon, const jx_submission *const *submissions, size_t count,
+                        char (*message_ids)[JX_MESSAGE_ID_MAX], bool *duplicate, jx_error *err);
+
 /* Opens a stored envelope again (signature, certificate, as of its arrival
  * time) and renders it as JSON (message_json.h). NULL and err. */
 json_t *jx_daemon_render_message(jx_daemon *daemon, const jx_adapter_store_inbox_entry *entry,

@@ -44,6 +44,7 @@ enum {
     DIR_MAX_LEN = 3000, /* leaves room for folder and file names in PATH_MAX_LEN */
     FILE_MAX = 8 * 1024 * 1024, /* a submission file; the HTTP API's default body limit */
     SCAN_MAX = 1000,            /* files per poll, so receipts and inbox keep flowing */
+    SEND_BATCH = 64,            /* files sealed into the outbox in one transaction */
     BATCH = 256,
 };
 
@@ -72,7 +73,7 @@ static int make_dir(const char *path, jx_error *err)
     return 0;
 }
 
-static int sync_dir(const char *path)
+static int sync_folder(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -82,9 +83,11 @@ static int sync_dir(const char *path)
     return rc;
 }
 
-/* dir/name, atomically: hidden temporary, fsync, rename, fsync dir. */
+/* dir/name, atomically: hidden temporary, fsync, rename, and (when
+ * sync_dir) fsync of dir. A caller writing a batch syncs dir once itself
+ * before it relies on the files being there. */
 static int write_atomic(const char *dir, const char *name, const char *data, size_t len,
-                        jx_error *err)
+                        bool sync_dir, jx_error *err)
 {
     char temporary[PATH_MAX_LEN], final[PATH_MAX_LEN];
     if (snprintf(temporary, sizeof temporary, "%s/.%s.%d.tmp", dir, name, (int)getpid()) >=
@@ -115,12 +118,13 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
         unlink(temporary);
         return jx_error_set(err, JX_ERR_IO, "cannot write %s: %s", final, strerror(saved));
     }
-    if (sync_dir(dir) != 0)
+    if (sync_dir && sync_folder(dir) != 0)
         return jx_error_set(err, JX_ERR_IO, "cannot sync %s: %s", dir, strerror(errno));
     return 0;
 }
 
-static int write_json(const char *dir, const char *name, const json_t *value, jx_error *err)
+static int write_json(const char *dir, const char *name, const json_t *value, bool sync_dir,
+                      jx_error *err)
 {
     char *text = json_dumps(value, JSON_INDENT(2));
     if (text == NULL)
@@ -134,14 +138,14 @@ static int write_json(const char *dir, const char *name, const json_t *value, jx
     }
     line[len] = '\n';
     line[len + 1] = '\0';
-    int rc = write_atomic(dir, name, line, len + 1, err);
+    int rc = write_atomic(dir, name, line, len + 1, sync_dir, err);
     free(line);
     return rc;
 }
 
-/* from_dir/from_name to to_dir/to_name, then fsync of to_dir. */
+/* from_dir/from_name to to_dir/to_name, then (when sync) fsync of to_dir. */
 static int move_file(const jx_dropbox *self, const char *from_dir, const char *from_name,
-                     const char *to_dir, const char *to_name, jx_error *err)
+                     const char *to_dir, const char *to_name, bool sync, jx_error *err)
 {
     char from[PATH_MAX_LEN], to[PATH_MAX_LEN], to_folder[DIR_MAX_LEN + 100];
     snprintf(from, sizeof from, "%s/%s/%s", self->dir, from_dir, from_name);
@@ -149,9 +153,18 @@ static int move_file(const jx_dropbox *self, const char *from_dir, const char *f
     snprintf(to, sizeof to, "%s/%s", to_folder, to_name);
     if (rename(from, to) != 0)
         return jx_error_set(err, JX_ERR_IO, "cannot move %s to %s: %s", from, to, strerror(errno));
-    if (sync_dir(to_folder) != 0)
+    if (sync && sync_folder(to_folder) != 0)
         return jx_error_set(err, JX_ERR_IO, "cannot sync %s: %s", to_folder, strerror(errno));
     return 0;
+}
+
+static void sync_subfolder(const jx_dropbox *self, const char *folder)
+{
+    char path[DIR_MAX_LEN + 100];
+    snprintf(path, sizeof path, "%s/%s", self->dir, folder);
+    if (sync_folder(path) != 0)
+        jx_daemon_log("level=error event=dropbox_error reason=\"cannot sync %s: %s\"", path,
+                      strerror(errno));
 }
 
 /* Reads a submission file, refusing anything but a regular file of at most
@@ -217,8 +230,8 @@ static void reject(jx_dropbox *self, const char *from_dir, const char *from_name
     snprintf(error_name, sizeof error_name, "%s.error", name);
     int len = snprintf(text, sizeof text, "%s: %s\n", jx_error_code_name(why->code), why->message);
     jx_error err;
-    if (write_atomic(folder, error_name, text, (size_t)len, &err) != 0 ||
-        move_file(self, from_dir, from_name, "rejected", name, &err) != 0) {
+    if (write_atomic(folder, error_name, text, (size_t)len, true, &err) != 0 ||
+        move_file(self, from_dir, from_name, "rejected", name, true, &err) != 0) {
         jx_daemon_log("level=error event=dropbox_error file=%s reason=\"%s\"", name, err.message);
         return;
     }
@@ -267,7 +280,7 @@ static void send_work_file(jx_dropbox *self, const char *id, const char *origina
         jx_submission_clear(&submission);
         return;
     }
-    if (move_file(self, ".state/work", name, "sent", name, &err) != 0)
+    if (move_file(self, ".state/work", name, "sent", name, true, &err) != 0)
         jx_daemon_log("level=error event=dropbox_error message_id=%s reason=\"%s\"", id,
                       err.message);
     else
@@ -276,46 +289,92 @@ static void send_work_file(jx_dropbox *self, const char *id, const char *origina
     jx_submission_clear(&submission);
 }
 
-/* Takes outbox/<name>: checks it, fixes its id by renaming it into work/,
- * and sends it. */
-static void take_outbox_file(jx_dropbox *self, const char *name)
+/* One outbox file on its way: checked, its id fixed by its name in work/. */
+typedef struct {
+    const char *name; /* its name in outbox/, borrowed from the scan's list */
+    char id[JX_MESSAGE_ID_MAX];
+    jx_submission submission; /* its message_id is id */
+} picked;
+
+/* Checks outbox/<name> and renames it to work/<id>.json, which fixes its
+ * message id (work/ is synced by the caller before anything is sealed).
+ * true when it is to be sent; a malformed file goes to rejected/. */
+static bool pick(jx_dropbox *self, const char *name, picked *out)
 {
     char path[PATH_MAX_LEN];
     snprintf(path, sizeof path, "%s/outbox/%s", self->dir, name);
     jx_error err = {0};
     size_t len = 0;
-    jx_submission submission = {0};
+    memset(out, 0, sizeof *out);
+    out->name = name;
     char *text = read_submission(path, &len, &err);
     if (text == NULL) {
-        if (err.code == JX_ERR_NOT_FOUND)
-            return; /* taken away meanwhile */
-        if (!is_transient(err.code))
+        if (err.code != JX_ERR_NOT_FOUND && !is_transient(err.code))
             reject(self, "outbox", name, name, &err);
-        return;
+        return false; /* NOT_FOUND: taken away meanwhile */
     }
-    int parsed = jx_submission_parse(text, len, &submission, &err);
+    int parsed = jx_submission_parse(text, len, &out->submission, &err);
     free(text);
     if (parsed != 0) {
         reject(self, "outbox", name, name, &err);
-        return;
+        return false;
     }
-    char id[JX_MESSAGE_ID_MAX];
-    if (submission.message_id)
-        snprintf(id, sizeof id, "%s", submission.message_id);
-    else if (jx_message_id_new(jx_now_ms(), id, &err) != 0) {
-        jx_daemon_log("level=error event=dropbox_error file=%s reason=\"%s\"", name, err.message);
-        jx_submission_clear(&submission);
-        return;
+    if (out->submission.message_id)
+        snprintf(out->id, sizeof out->id, "%s", out->submission.message_id);
+    else if (jx_message_id_new(jx_now_ms(), out->id, &err) != 0 ||
+             (out->submission.message_id = strdup(out->id)) == NULL) {
+        jx_daemon_log("level=error event=dropbox_error file=%s reason=\"cannot make a message "
+                      "id\"",
+                      name);
+        jx_submission_clear(&out->submission);
+        return false;
     }
-    jx_submission_clear(&submission);
     char work_name[64];
-    snprintf(work_name, sizeof work_name, "%s.json", id);
-    if (move_file(self, "outbox", name, ".state/work", work_name, &err) != 0) {
+    snprintf(work_name, sizeof work_name, "%s.json", out->id);
+    if (move_file(self, "outbox", name, ".state/work", work_name, false, &err) != 0) {
         jx_daemon_log("level=error event=dropbox_error file=%s reason=\"%s\"", name, err.message);
+        jx_submission_clear(&out->submission);
+        return false;
+    }
+    jx_daemon_log("level=info event=dropbox_picked_up file=%s message_id=%s", name, out->id);
+    return true;
+}
+
+/* Seals the picked files into the outbox in one transaction (one disk sync
+ * for all: the outbox's group commit) and moves them to sent/. If the batch
+ * fails, each file is tried on its own, so one bad file cannot hold up the
+ * others. */
+static void send_picked(jx_dropbox *self, picked *batch, size_t count)
+{
+    if (count == 0)
+        return;
+    sync_subfolder(self, ".state/work");
+    const jx_submission *submissions[SEND_BATCH];
+    bool duplicate[SEND_BATCH];
+    char ids[SEND_BATCH][JX_MESSAGE_ID_MAX];
+    for (size_t i = 0; i < count; i++)
+        submissions[i] = &batch[i].submission;
+    jx_error err = {0};
+    if (jx_daemon_send_many(self->daemon, submissions, count, ids, duplicate, &err) != 0) {
+        jx_daemon_log("level=warning event=dropbox_batch_failed files=%zu code=%s reason=\"%s\" "
+                      "detail=\"sending them one by one\"",
+                      count, jx_error_code_name(err.code), err.message);
+        for (size_t i = 0; i < count; i++)
+            send_work_file(self, batch[i].id, batch[i].name);
         return;
     }
-    jx_daemon_log("level=info event=dropbox_picked_up file=%s message_id=%s", name, id);
-    send_work_file(self, id, name);
+    for (size_t i = 0; i < count; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.json", batch[i].id);
+        if (move_file(self, ".state/work", name, "sent", name, false, &err) != 0)
+            jx_daemon_log("level=error event=dropbox_error message_id=%s reason=\"%s\"",
+                          batch[i].id, err.message);
+        else
+            jx_daemon_log("level=info event=dropbox_sent file=%s message_id=%s type=%s%s",
+                          batch[i].name, batch[i].id, batch[i].submission.type,
+                          duplicate[i] ? " duplicate=true" : "");
+    }
+    sync_subfolder(self, "sent");
 }
 
 static int compare_names(const void *a, const void *b)
@@ -380,41 +439,62 @@ static size_t scan(jx_dropbox *self)
     }
     snprintf(folder, sizeof folder, "%s/outbox", self->dir);
     n = list_ready(folder, names, SCAN_MAX);
-    for (size_t i = 0; i < n; i++) {
-        if (!atomic_load(&self->stop)) {
-            take_outbox_file(self, names[i]);
+    picked batch[SEND_BATCH];
+    for (size_t first = 0; first < n && !atomic_load(&self->stop); first += SEND_BATCH) {
+        size_t last = first + SEND_BATCH < n ? first + SEND_BATCH : n, count = 0;
+        for (size_t i = first; i < last; i++)
+            if (pick(self, names[i], &batch[count]))
+                count++;
+        send_picked(self, batch, count);
+        for (size_t i = 0; i < count; i++)
+            jx_submission_clear(&batch[i].submission);
+        for (size_t i = first; i < last; i++)
             handled += still_there(folder, names[i]) ? 0 : 1;
-        }
-        free(names[i]);
     }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     return handled;
 }
 
 /* ---- receiving ---- */
 
-/* Returns the number of messages written. */
+typedef struct {
+    char sender[80];
+    char message_id[80];
+    char name[200];
+} inbox_written;
+
+/* Writes up to BATCH received messages to inbox/, syncs the folder once, and
+ * only then marks them consumed, in one store batch (one disk sync). A crash
+ * in between writes the same files again. Returns the number written. */
 static size_t export_inbox(jx_dropbox *self)
 {
     char folder[PATH_MAX_LEN];
     snprintf(folder, sizeof folder, "%s/inbox", self->dir);
+    inbox_written *written = calloc(BATCH, sizeof *written);
+    if (written == NULL)
+        return 0;
     int64_t after = 0;
-    size_t written = 0;
-    for (int i = 0; i < BATCH && !atomic_load(&self->stop); i++) {
+    size_t count = 0;
+    jx_error err;
+    while (count < BATCH && !atomic_load(&self->stop)) {
         jx_adapter_store_inbox_entry *entry = NULL;
-        jx_error err;
         int found = jx_adapter_store_inbox_next_unconsumed(self->daemon->store, after, &entry, &err);
         if (found <= 0) {
             if (found < 0)
                 jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
-            return written;
+            break;
         }
         after = entry->sequence;
         json_t *message = jx_daemon_render_message(self->daemon, entry, &err);
-        char sender[80], id[80], name[200];
+        inbox_written *item = &written[count];
+        snprintf(item->sender, sizeof item->sender, "%s", entry->sender);
+        snprintf(item->message_id, sizeof item->message_id, "%s", entry->message_id);
+        char sender[80], id[80];
         jx_message_json_file_part(entry->sender, sender, sizeof sender);
         jx_message_json_file_part(entry->message_id, id, sizeof id);
-        snprintf(name, sizeof name, "%s_%s.json", sender, id);
+        snprintf(item->name, sizeof item->name, "%s_%s.json", sender, id);
         if (message == NULL) {
             if (entry->sequence > self->last_bad_sequence)
                 jx_daemon_log("level=error event=inbox_unreadable sender=%s message_id=%s code=%s "
@@ -422,23 +502,38 @@ static size_t export_inbox(jx_dropbox *self)
                               entry->sender, entry->message_id, jx_error_code_name(err.code),
                               err.message);
             self->last_bad_sequence = entry->sequence;
-            jx_adapter_store_inbox_entry_destroy(&entry);
-            continue;
-        }
-        json_object_del(message, "consumed");
-        if (write_json(folder, name, message, &err) != 0) {
-            jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
-        } else if (jx_adapter_store_inbox_consume(self->daemon->store, entry->sender,
-                                                  entry->message_id, jx_now_ms(), &err) < 0) {
-            jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
         } else {
-            jx_daemon_log("level=info event=dropbox_received file=%s type=%s", name, entry->type);
-            written++;
+            json_object_del(message, "consumed");
+            if (write_json(folder, item->name, message, false, &err) != 0)
+                jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
+            else
+                count++;
+            json_decref(message);
         }
-        json_decref(message);
         jx_adapter_store_inbox_entry_destroy(&entry);
     }
-    return written;
+    if (count > 0 && sync_folder(folder) != 0) {
+        jx_daemon_log("level=error event=dropbox_error reason=\"cannot sync %s: %s\"", folder,
+                      strerror(errno));
+        count = 0; /* not durable: not consumed; written again next time */
+    }
+    if (count > 0) {
+        jx_adapter_store *store = self->daemon->store;
+        bool batched = jx_adapter_store_batch_begin(store, &err) == 0;
+        int64_t now = jx_now_ms();
+        for (size_t i = 0; i < count; i++)
+            if (jx_adapter_store_inbox_consume(store, written[i].sender, written[i].message_id,
+                                               now, &err) < 0)
+                jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
+        if (batched && jx_adapter_store_batch_commit(store, &err) != 0) {
+            jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
+            count = 0;
+        }
+        for (size_t i = 0; i < count; i++)
+            jx_daemon_log("level=info event=dropbox_received file=%s", written[i].name);
+    }
+    free(written);
+    return count;
 }
 
 typedef struct {
@@ -457,7 +552,7 @@ static int export_one_receipt(const jx_adapter_store_receipt *receipt, void *arg
              recipient);
     json_t *object = jx_message_json_receipt(receipt, true);
     jx_error err;
-    int rc = object ? write_json(export->folder, name, object, &err)
+    int rc = object ? write_json(export->folder, name, object, false, &err)
                     : jx_error_set(&err, JX_ERR_SYSTEM, "out of memory");
     json_decref(object);
     if (rc != 0) {
@@ -475,7 +570,7 @@ static void save_cursor(jx_dropbox *self)
     snprintf(folder, sizeof folder, "%s/.state", self->dir);
     int len = snprintf(text, sizeof text, "%lld\n", (long long)self->receipt_cursor);
     jx_error err;
-    if (write_atomic(folder, "receipts.cursor", text, (size_t)len, &err) != 0)
+    if (write_atomic(folder, "receipts.cursor", text, (size_t)len, true, &err) != 0)
         jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
 }
 
@@ -505,6 +600,13 @@ static size_t export_receipts(jx_dropbox *self)
         if (jx_adapter_store_receipts_list(self->daemon->store, before, BATCH, export_one_receipt,
                                            &export, &err) != 0)
             jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
+        if (self->receipt_cursor != before && sync_folder(export.folder) != 0) {
+            /* not durable: the cursor stays, and the files are written again */
+            jx_daemon_log("level=error event=dropbox_error reason=\"cannot sync %s: %s\"",
+                          export.folder, strerror(errno));
+            self->receipt_cursor = before;
+            break;
+        }
         if (self->receipt_cursor != before)
             save_cursor(self);
         if (export.failed || self->receipt_cursor - before < BATCH)

@@ -63,32 +63,62 @@ static void library_log(void *arg, const char *line)
     log_write(line);
 }
 
+int jx_daemon_send_many(jx_daemon *daemon, const jx_submission *const *submissions, size_t count,
+                        char (*message_ids)[JX_MESSAGE_ID_MAX], bool *duplicate, jx_error *err)
+{
+    jx_adapter_outgoing *outgoing = calloc(count ? count : 1, sizeof *outgoing);
+    size_t *index = calloc(count ? count : 1, sizeof *index);
+    if (outgoing == NULL || index == NULL) {
+        free(outgoing);
+        free(index);
+        return jx_error_set(err, JX_ERR_SYSTEM, "out of memory sending %zu messages", count);
+    }
+    int rc = -1;
+    size_t n = 0;
+    int64_t now = jx_now_ms();
+    pthread_mutex_lock(&daemon->send_lock);
+    for (size_t i = 0; i < count; i++) {
+        const jx_submission *submission = submissions[i];
+        duplicate[i] = false;
+        if (submission->message_id) {
+            snprintf(message_ids[i], JX_MESSAGE_ID_MAX, "%s", submission->message_id);
+            jx_adapter_store_sent_entry *sent = NULL;
+            int found =
+                jx_adapter_store_sent_get(daemon->store, submission->message_id, &sent, err);
+            jx_adapter_store_sent_entry_destroy(&sent);
+            if (found < 0)
+                goto done;
+            if (found > 0) {
+                duplicate[i] = true;
+                continue;
+            }
+        }
+        jx_submission_params(submission, now, &outgoing[n].params);
+        outgoing[n].payload = submission->payload;
+        outgoing[n].payload_len = submission->payload_len;
+        index[n++] = i;
+    }
+    if (n > 0 && jx_adapter_send_many(daemon->adapter, outgoing, n, err) != 0)
+        goto done;
+    for (size_t k = 0; k < n; k++)
+        memcpy(message_ids[index[k]], outgoing[k].message_id, JX_MESSAGE_ID_MAX);
+    rc = 0;
+done:
+    pthread_mutex_unlock(&daemon->send_lock);
+    free(outgoing);
+    free(index);
+    return rc;
+}
+
 int jx_daemon_send(jx_daemon *daemon, const jx_submission *submission,
                    char message_id[JX_MESSAGE_ID_MAX], bool *duplicate, jx_error *err)
 {
-    *duplicate = false;
-    int rc = -1;
-    pthread_mutex_lock(&daemon->send_lock);
-    if (submission->message_id) {
-        jx_adapter_store_sent_entry *sent = NULL;
-        int found = jx_adapter_store_sent_get(daemon->store, submission->message_id, &sent, err);
-        jx_adapter_store_sent_entry_destroy(&sent);
-        if (found < 0)
-            goto done;
-        if (found > 0) {
-            snprintf(message_id, JX_MESSAGE_ID_MAX, "%s", submission->message_id);
-            *duplicate = true;
-            rc = 0;
-            goto done;
-        }
-    }
-    jx_seal_params params;
-    jx_submission_params(submission, jx_now_ms(), &params);
-    rc = jx_adapter_send(daemon->adapter, &params, submission->payload, submission->payload_len,
-                         message_id, err);
-done:
-    pthread_mutex_unlock(&daemon->send_lock);
-    return rc;
+    const jx_submission *one = submission;
+    char ids[1][JX_MESSAGE_ID_MAX];
+    if (jx_daemon_send_many(daemon, &one, 1, ids, duplicate, err) != 0)
+        return -1;
+    memcpy(message_id, ids[0], JX_MESSAGE_ID_MAX);
+    return 0;
 }
 
 json_t *jx_daemon_render_message(jx_daemon *daemon, const jx_adapter_store_inbox_entry *entry,
