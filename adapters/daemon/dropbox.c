@@ -12,19 +12,23 @@
  *   .state/     the drop-box's own bookkeeping (work/, receipts.cursor)
  *
  * Every file is written atomically (a hidden temporary name in the same
- * folder, fsync, rename, fsync of the folder), so an agency system never
- * reads half a file. Folders are created with mode 0700.
+ * folder, fsync, rename), so an agency system never reads half a file; the
+ * folder itself is fsynced once per batch, before anything that depends on
+ * the files being there. Folders are created with mode 0700.
  *
- * Exactly once, across crashes at any point:
- * - a submission is first renamed to .state/work/<id>.json, which fixes its
- *   message id (the folder is fsynced before anything is sent); it is then
- *   sealed with that id into the adapter's outbox and moved to sent/. After a
- *   crash, files left in work/ are finished: one whose id the store already
- *   knows is only moved to sent/, never sealed a second time;
- * - a received message is written to inbox/ before it is marked consumed in
- *   the store; a crash in between writes the same file again (same name);
- * - receipts are written in store order and a cursor file remembers the last
- *   one written; a crash in between writes a receipt file again.
+ * Exactly once, across crashes at any point (group commit: up to 64 files
+ * per step, each step one disk sync):
+ * - submissions are first renamed to .state/work/<id>.json, which fixes
+ *   their message ids, and work/ is fsynced; they are then sealed with those
+ *   ids into the adapter's outbox in one transaction and moved to sent/.
+ *   After a crash, files left in work/ are finished: one whose id the store
+ *   already knows is only moved to sent/, never sealed a second time;
+ * - received messages are written to inbox/ and the folder fsynced before
+ *   they are marked consumed in the store; a crash in between writes the
+ *   same files again (same names);
+ * - receipts are written in store order, the folder fsynced, and then a
+ *   cursor file remembers the last one written; a crash in between writes
+ *   receipt files again.
  */
 #include "daemon.h"
 
