@@ -27,10 +27,19 @@
 enum { CONF_FILE_MAX = 1024 * 1024 };
 
 static const char *const root_names[] = {"adapter", NULL};
-static const char *const adapter_names[] = {
-    "agency_cert",  "agency_key",     "ca",           "crls",    "state_dir", "gateway",
-    "gateway_name", "gateway_cert",   "gateway_origin", "ack_delay_ms", "dropbox", "http",
-    NULL};
+static const char *const adapter_names[] = {"agency_cert",
+                                            "agency_key",
+                                            "ca",
+                                            "crls",
+                                            "state_dir",
+                                            "gateway",
+                                            "gateway_name",
+                                            "gateway_cert",
+                                            "gateway_origin",
+                                            "ack_delay_ms",
+                                            "dropbox",
+                                            "http",
+                                            NULL};
 static const char *const dropbox_names[] = {"dir", "poll_ms", NULL};
 static const char *const http_names[] = {"listen", "max_body_bytes", NULL};
 
@@ -74,15 +83,23 @@ static int out_of_memory(loader *l)
 static const char *type_words(int type)
 {
     switch (type) {
-    case CONFIG_TYPE_GROUP: return "a group { ... }";
+    case CONFIG_TYPE_GROUP:
+        return "a group { ... }";
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: return "an integer";
-    case CONFIG_TYPE_FLOAT: return "a floating-point number";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL: return "a boolean";
-    case CONFIG_TYPE_ARRAY: return "an array [ ... ]";
-    case CONFIG_TYPE_LIST: return "a list ( ... )";
-    default: return "an unknown kind of value";
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a floating-point number";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "an array [ ... ]";
+    case CONFIG_TYPE_LIST:
+        return "a list ( ... )";
+    default:
+        return "an unknown kind of value";
     }
 }
 
@@ -143,8 +160,8 @@ static int check_members(loader *l, const config_setting_t *group, const char *w
         for (size_t g = 0; g < sizeof all_groups / sizeof all_groups[0]; g++)
             for (const char *const *k = all_groups[g].names; *k; k++)
                 if (strcmp(*k, name) == 0 && all_groups[g].names != names)
-                    return fail_at(l, member, "unknown setting '%s' in %s (it belongs in %s)",
-                                   name, where, all_groups[g].group);
+                    return fail_at(l, member, "unknown setting '%s' in %s (it belongs in %s)", name,
+                                   where, all_groups[g].group);
         char known_list[300] = "";
         for (const char *const *k = names; *k; k++) {
             if (k != names)
@@ -190,8 +207,7 @@ static int get_string(loader *l, const config_setting_t *group, const char *wher
     if (found)
         *found = setting;
     if (setting == NULL)
-        return required ? fail_at(l, group, "missing required setting '%s' in %s", name, where)
-                        : 0;
+        return required ? fail_at(l, group, "missing required setting '%s' in %s", name, where) : 0;
     if (config_setting_type(setting) != CONFIG_TYPE_STRING)
         return fail_at(l, setting, "'%s' in %s must be a string (in double quotes), not %s", name,
                        where, type_words(config_setting_type(setting)));
@@ -262,8 +278,9 @@ static int get_path_list(loader *l, const config_setting_t *group, const char *w
         return 0;
     int type = config_setting_type(setting);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-        return fail_at(l, setting, "'%s' in %s must be an array of strings [ \"...\", ... ], not %s",
-                       name, where, type_words(type));
+        return fail_at(l, setting,
+                       "'%s' in %s must be an array of strings [ \"...\", ... ], not %s", name,
+                       where, type_words(type));
     int n = config_setting_length(setting);
     if (n == 0)
         return 0;
@@ -408,8 +425,7 @@ static int parse_adapter(loader *l, const config_setting_t *root, jx_adapter_con
         struct sockaddr_storage address;
         socklen_t address_len;
         jx_error problem;
-        if (jx_adapter_conf_parse_loopback(conf->http_listen, &address, &address_len, &problem) <
-            0)
+        if (jx_adapter_conf_parse_loopback(conf->http_listen, &address, &address_len, &problem) < 0)
             return fail_at(l, listen_setting, "'listen' in adapter.http: %s", problem.message);
     }
     conf->http_max_body_bytes = (size_t)body_max;

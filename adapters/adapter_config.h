@@ -52,14 +52,14 @@ typedef struct {
     char **crls;
     size_t n_crls;
     char *state_dir;
-    char *gateway;        /* "host:port" */
-    char *gateway_name;   /* NULL: the host part of gateway */
+    char *gateway;      /* "host:port" */
+    char *gateway_name; /* NULL: the host part of gateway */
     char *gateway_cert;
     char *gateway_origin;
-    int ack_delay_ms;     /* 0: the library's default */
-    char *dropbox_dir;    /* NULL: no drop-box */
+    int ack_delay_ms;  /* 0: the library's default */
+    char *dropbox_dir; /* NULL: no drop-box */
     int dropbox_poll_ms;
-    char *http_listen;    /* NULL: no HTTP API */
+    char *http_listen; /* NULL: no HTTP API */
     size_t http_max_body_bytes;
 } jx_adapter_conf;
 

@@ -19,16 +19,15 @@
 
 static void receipts_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: justx receipts -c ADAPTER.conf [--message-id ID] [--since N] [--json]\n\n"
-            "Lists the receipts stored for messages this agency sent, oldest first: ACCEPTED\n"
-            "(journaled by the gateway), REJECTED (with the reason), DELIVERED and EXPIRED\n"
-            "(per recipient).\n\n"
-            "  --message-id ID  only the receipts of that message, and its state\n"
-            "  --since N        only receipts after sequence number N (for polling)\n"
-            "  --json           one JSON object per line, with the receipt as evidence\n"
-            "                   (base64 of the serialized Receipt)\n\n"
-            "Exit status: 0 success (also when there are none), 1 failure, 2 usage error.\n");
+    fprintf(out, "usage: justx receipts -c ADAPTER.conf [--message-id ID] [--since N] [--json]\n\n"
+                 "Lists the receipts stored for messages this agency sent, oldest first: ACCEPTED\n"
+                 "(journaled by the gateway), REJECTED (with the reason), DELIVERED and EXPIRED\n"
+                 "(per recipient).\n\n"
+                 "  --message-id ID  only the receipts of that message, and its state\n"
+                 "  --since N        only receipts after sequence number N (for polling)\n"
+                 "  --json           one JSON object per line, with the receipt as evidence\n"
+                 "                   (base64 of the serialized Receipt)\n\n"
+                 "Exit status: 0 success (also when there are none), 1 failure, 2 usage error.\n");
 }
 
 typedef struct {
@@ -82,9 +81,15 @@ int cli_receipts(int argc, char **argv)
     optind = 1;
     while ((option = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (option) {
-        case 'c': config_path = optarg; break;
-        case 'm': message_id = optarg; break;
-        case 'j': p.as_json = true; break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'm':
+            message_id = optarg;
+            break;
+        case 'j':
+            p.as_json = true;
+            break;
         case 's': {
             char *end;
             since = strtoll(optarg, &end, 10);
@@ -94,8 +99,12 @@ int cli_receipts(int argc, char **argv)
             }
             break;
         }
-        case 'h': receipts_usage(stdout); return CLI_OK;
-        default: receipts_usage(stderr); return CLI_USAGE;
+        case 'h':
+            receipts_usage(stdout);
+            return CLI_OK;
+        default:
+            receipts_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (config_path == NULL || optind != argc) {

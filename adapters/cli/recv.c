@@ -16,26 +16,28 @@
 
 static void recv_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: justx recv -c ADAPTER.conf [--timeout SECONDS] [--json] [--keep] [-v]\n\n"
-            "Prints the oldest received message the agency system has not taken yet:\n"
-            "sender, message id, type, case and the payload as JSON (protobuf JSON\n"
-            "mapping), and marks it as taken, so that it is never handed out again.\n\n"
-            "  --timeout SECONDS  wait this long for a message to arrive (default 10; 0:\n"
-            "                     only what is stored already)\n"
-            "  --json             print the message as one JSON object on one line\n"
-            "  --keep             do not mark it as taken\n"
-            "  -v, --verbose      print the adapter's log lines\n\n"
-            "Exit status: 0 a message was printed, 1 none came in time or failure, 2 usage\n"
-            "error.\n");
+    fprintf(out, "usage: justx recv -c ADAPTER.conf [--timeout SECONDS] [--json] [--keep] [-v]\n\n"
+                 "Prints the oldest received message the agency system has not taken yet:\n"
+                 "sender, message id, type, case and the payload as JSON (protobuf JSON\n"
+                 "mapping), and marks it as taken, so that it is never handed out again.\n\n"
+                 "  --timeout SECONDS  wait this long for a message to arrive (default 10; 0:\n"
+                 "                     only what is stored already)\n"
+                 "  --json             print the message as one JSON object on one line\n"
+                 "  --keep             do not mark it as taken\n"
+                 "  -v, --verbose      print the adapter's log lines\n\n"
+                 "Exit status: 0 a message was printed, 1 none came in time or failure, 2 usage\n"
+                 "error.\n");
 }
 
 int cli_recv(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},         {"keep", no_argument, NULL, 'k'},
-        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},
+        {"keep", no_argument, NULL, 'k'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     const char *config_path = NULL;
@@ -45,10 +47,18 @@ int cli_recv(int argc, char **argv)
     optind = 1;
     while ((option = getopt_long(argc, argv, "c:vh", options, NULL)) != -1) {
         switch (option) {
-        case 'c': config_path = optarg; break;
-        case 'j': as_json = true; break;
-        case 'k': keep = true; break;
-        case 'v': verbose = true; break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'j':
+            as_json = true;
+            break;
+        case 'k':
+            keep = true;
+            break;
+        case 'v':
+            verbose = true;
+            break;
         case 'T': {
             char *end;
             timeout_s = strtoll(optarg, &end, 10);
@@ -58,8 +68,12 @@ int cli_recv(int argc, char **argv)
             }
             break;
         }
-        case 'h': recv_usage(stdout); return CLI_OK;
-        default: recv_usage(stderr); return CLI_USAGE;
+        case 'h':
+            recv_usage(stdout);
+            return CLI_OK;
+        default:
+            recv_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (config_path == NULL || optind != argc) {

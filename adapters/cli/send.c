@@ -102,8 +102,8 @@ static int judge(const progress *p, bool want_delivered)
         return json_array_size(p->delivered) > 0 ? 1 : 0;
     size_t i;
     const json_t *item;
-    json_array_foreach(p->recipients, i, item) if (!contains(p->delivered, json_string_value(item)))
-        return 0;
+    json_array_foreach(p->recipients, i,
+                       item) if (!contains(p->delivered, json_string_value(item))) return 0;
     return 1;
 }
 
@@ -135,16 +135,36 @@ int cli_send(int argc, char **argv)
     optind = 1;
     while ((option = getopt_long(argc, argv, "c:vh", options, NULL)) != -1) {
         switch (option) {
-        case 'c': config_path = optarg; break;
-        case 't': params.type = optarg; break;
-        case 'j': json_file = optarg; break;
-        case 'b': binary_file = optarg; break;
-        case 'C': params.case_id = optarg; break;
-        case 'R': params.correlation_id = optarg; break;
-        case 'm': params.message_id = optarg; break;
-        case 'w': wait = optarg; break;
-        case 'n': no_wait = true; break;
-        case 'v': verbose = true; break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            params.type = optarg;
+            break;
+        case 'j':
+            json_file = optarg;
+            break;
+        case 'b':
+            binary_file = optarg;
+            break;
+        case 'C':
+            params.case_id = optarg;
+            break;
+        case 'R':
+            params.correlation_id = optarg;
+            break;
+        case 'm':
+            params.message_id = optarg;
+            break;
+        case 'w':
+            wait = optarg;
+            break;
+        case 'n':
+            no_wait = true;
+            break;
+        case 'v':
+            verbose = true;
+            break;
         case 'r':
             if (params.recipient_count == JX_RECIPIENTS_MAX) {
                 fprintf(stderr, "justx send: at most %d recipients\n", JX_RECIPIENTS_MAX);
@@ -167,8 +187,12 @@ int cli_send(int argc, char **argv)
                 timeout_s = value;
             break;
         }
-        case 'h': send_usage(stdout); return CLI_OK;
-        default: send_usage(stderr); return CLI_USAGE;
+        case 'h':
+            send_usage(stdout);
+            return CLI_OK;
+        default:
+            send_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (!config_path || !params.type || optind != argc ||

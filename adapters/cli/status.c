@@ -17,14 +17,13 @@
 
 static void status_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: justx status -c ADAPTER.conf [--timeout SECONDS] [--json] [-v]\n\n"
-            "Connects to the gateway as the agency's adapter and reports the link state\n"
-            "(CONNECTED, or why not) and the adapter's store: messages waiting in the\n"
-            "outbox, sent, received, not yet taken by the agency system, and receipts.\n\n"
-            "  --timeout SECONDS  how long to try to connect (default 5)\n"
-            "  --json             one JSON object\n\n"
-            "Exit status: 0 connected, 1 not connected or failure, 2 usage error.\n");
+    fprintf(out, "usage: justx status -c ADAPTER.conf [--timeout SECONDS] [--json] [-v]\n\n"
+                 "Connects to the gateway as the agency's adapter and reports the link state\n"
+                 "(CONNECTED, or why not) and the adapter's store: messages waiting in the\n"
+                 "outbox, sent, received, not yet taken by the agency system, and receipts.\n\n"
+                 "  --timeout SECONDS  how long to try to connect (default 5)\n"
+                 "  --json             one JSON object\n\n"
+                 "Exit status: 0 connected, 1 not connected or failure, 2 usage error.\n");
 }
 
 int cli_status(int argc, char **argv)
@@ -41,9 +40,15 @@ int cli_status(int argc, char **argv)
     optind = 1;
     while ((option = getopt_long(argc, argv, "c:vh", options, NULL)) != -1) {
         switch (option) {
-        case 'c': config_path = optarg; break;
-        case 'j': as_json = true; break;
-        case 'v': verbose = true; break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'j':
+            as_json = true;
+            break;
+        case 'v':
+            verbose = true;
+            break;
         case 'T': {
             char *end;
             timeout_s = strtoll(optarg, &end, 10);
@@ -53,8 +58,12 @@ int cli_status(int argc, char **argv)
             }
             break;
         }
-        case 'h': status_usage(stdout); return CLI_OK;
-        default: status_usage(stderr); return CLI_USAGE;
+        case 'h':
+            status_usage(stdout);
+            return CLI_OK;
+        default:
+            status_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (config_path == NULL || optind != argc) {
@@ -82,13 +91,13 @@ int cli_status(int argc, char **argv)
         goto done;
     }
     if (as_json) {
-        json_t *object = json_pack(
-            "{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "agency",
-            jx_adapter_agency(session.adapter), "gateway", session.conf->gateway, "link",
-            jx_tls_dialer_state_name(state), "counts", "outboxPending",
-            (json_int_t)counts.outbox_pending, "sent", (json_int_t)counts.sent, "inbox",
-            (json_int_t)counts.inbox, "inboxUnconsumed", (json_int_t)counts.inbox_unconsumed,
-            "receipts", (json_int_t)counts.receipts);
+        json_t *object =
+            json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "agency",
+                      jx_adapter_agency(session.adapter), "gateway", session.conf->gateway, "link",
+                      jx_tls_dialer_state_name(state), "counts", "outboxPending",
+                      (json_int_t)counts.outbox_pending, "sent", (json_int_t)counts.sent, "inbox",
+                      (json_int_t)counts.inbox, "inboxUnconsumed",
+                      (json_int_t)counts.inbox_unconsumed, "receipts", (json_int_t)counts.receipts);
         if (object && last.code != JX_OK && state != JX_TLS_DIALER_CONNECTED) {
             json_object_set_new(object, "lastErrorCode",
                                 json_string(jx_error_code_name(last.code)));

@@ -45,7 +45,7 @@
 
 enum {
     PATH_MAX_LEN = 4096,
-    DIR_MAX_LEN = 3000, /* leaves room for folder and file names in PATH_MAX_LEN */
+    DIR_MAX_LEN = 3000,         /* leaves room for folder and file names in PATH_MAX_LEN */
     FILE_MAX = 8 * 1024 * 1024, /* a submission file; the HTTP API's default body limit */
     SCAN_MAX = 1000,            /* files per poll, so receipts and inbox keep flowing */
     SEND_BATCH = 64,            /* files sealed into the outbox in one transaction */
@@ -180,8 +180,8 @@ static char *read_submission(const char *path, size_t *len, jx_error *err)
         if (errno == ELOOP)
             jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "%s is a symbolic link, not a file", path);
         else
-            jx_error_set(err, errno == ENOENT ? JX_ERR_NOT_FOUND : JX_ERR_IO,
-                         "cannot open %s: %s", path, strerror(errno));
+            jx_error_set(err, errno == ENOENT ? JX_ERR_NOT_FOUND : JX_ERR_IO, "cannot open %s: %s",
+                         path, strerror(errno));
         return NULL;
     }
     char *text = NULL;
@@ -226,8 +226,8 @@ static bool is_transient(jx_error_code code)
 
 /* Writes rejected/<name>.error first, then moves the file next to it, so an
  * agency system that sees the file finds the reason beside it. */
-static void reject(jx_dropbox *self, const char *from_dir, const char *from_name,
-                   const char *name, const jx_error *why)
+static void reject(jx_dropbox *self, const char *from_dir, const char *from_name, const char *name,
+                   const jx_error *why)
 {
     char folder[DIR_MAX_LEN + 100], error_name[300], text[JX_ERROR_MESSAGE_MAX + 64];
     snprintf(folder, sizeof folder, "%s/rejected", self->dir);
@@ -288,8 +288,9 @@ static void send_work_file(jx_dropbox *self, const char *id, const char *origina
         jx_daemon_log("level=error event=dropbox_error message_id=%s reason=\"%s\"", id,
                       err.message);
     else
-        jx_daemon_log("level=info event=dropbox_sent file=%s message_id=%s type=%s%s", original_name,
-                      message_id, submission.type, duplicate ? " duplicate=true" : "");
+        jx_daemon_log("level=info event=dropbox_sent file=%s message_id=%s type=%s%s",
+                      original_name, message_id, submission.type,
+                      duplicate ? " duplicate=true" : "");
     jx_submission_clear(&submission);
 }
 
@@ -484,7 +485,8 @@ static size_t export_inbox(jx_dropbox *self)
     jx_error err;
     while (count < BATCH && !atomic_load(&self->stop)) {
         jx_adapter_store_inbox_entry *entry = NULL;
-        int found = jx_adapter_store_inbox_next_unconsumed(self->daemon->store, after, &entry, &err);
+        int found =
+            jx_adapter_store_inbox_next_unconsumed(self->daemon->store, after, &entry, &err);
         if (found <= 0) {
             if (found < 0)
                 jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
@@ -526,8 +528,8 @@ static size_t export_inbox(jx_dropbox *self)
         bool batched = jx_adapter_store_batch_begin(store, &err) == 0;
         int64_t now = jx_now_ms();
         for (size_t i = 0; i < count; i++)
-            if (jx_adapter_store_inbox_consume(store, written[i].sender, written[i].message_id,
-                                               now, &err) < 0)
+            if (jx_adapter_store_inbox_consume(store, written[i].sender, written[i].message_id, now,
+                                               &err) < 0)
                 jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
         if (batched && jx_adapter_store_batch_commit(store, &err) != 0) {
             jx_daemon_log("level=error event=dropbox_error reason=\"%s\"", err.message);
@@ -643,9 +645,8 @@ static void *dropbox_thread(void *arg)
 
 jx_dropbox *jx_dropbox_new(jx_daemon *daemon, const char *dir, int poll_ms, jx_error *err)
 {
-    static const char *const folders[] = {"",          "/outbox",  "/sent",
-                                          "/rejected", "/inbox",   "/receipts",
-                                          "/.state",   "/.state/work"};
+    static const char *const folders[] = {"",       "/outbox",   "/sent",   "/rejected",
+                                          "/inbox", "/receipts", "/.state", "/.state/work"};
     if (strlen(dir) >= DIR_MAX_LEN) {
         jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "drop-box path %s is too long", dir);
         return NULL;

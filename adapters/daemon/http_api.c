@@ -47,7 +47,7 @@ typedef struct {
     size_t len;
     size_t capacity;
     bool too_large; /* the body went over the limit; len counts what was thrown away */
-    bool answered; /* a response was queued before the body was read */
+    bool answered;  /* a response was queued before the body was read */
 } request;
 
 /* ---- responses ---- */
@@ -88,7 +88,8 @@ static enum MHD_Result respond_error(struct MHD_Connection *connection, unsigned
     va_start(args, format);
     vsnprintf(reason, sizeof reason, format, args);
     va_end(args);
-    return respond_json(connection, status, json_pack("{s:s, s:s}", "code", code, "reason", reason));
+    return respond_json(connection, status,
+                        json_pack("{s:s, s:s}", "code", code, "reason", reason));
 }
 
 static enum MHD_Result respond_jx_error(struct MHD_Connection *connection, unsigned status,
@@ -146,7 +147,8 @@ static enum MHD_Result get_health(jx_http_api *api, struct MHD_Connection *conne
         return respond_jx_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, &err);
     json_t *link = json_pack("{s:s}", "state", jx_tls_dialer_state_name(state));
     if (link_error.code != JX_OK) {
-        json_object_set_new(link, "lastErrorCode", json_string(jx_error_code_name(link_error.code)));
+        json_object_set_new(link, "lastErrorCode",
+                            json_string(jx_error_code_name(link_error.code)));
         json_object_set_new(link, "lastError", json_string(link_error.message));
     }
     json_t *body = json_pack(
@@ -170,8 +172,7 @@ static bool is_json_content(struct MHD_Connection *connection)
            (type[len] == '\0' || type[len] == ';' || type[len] == ' ');
 }
 
-static enum MHD_Result post_message(jx_http_api *api, struct MHD_Connection *connection,
-                                    request *r)
+static enum MHD_Result post_message(jx_http_api *api, struct MHD_Connection *connection, request *r)
 {
     if (!is_json_content(connection))
         return respond_error(connection, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE",
@@ -196,9 +197,9 @@ static enum MHD_Result post_message(jx_http_api *api, struct MHD_Connection *con
     } else {
         jx_daemon_log("level=info event=http_sent message_id=%s type=%s%s", message_id,
                       submission.type, duplicate ? " duplicate=true" : "");
-        result = respond_json(connection, duplicate ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED,
-                              json_pack("{s:s, s:b}", "messageId", message_id, "duplicate",
-                                        duplicate));
+        result =
+            respond_json(connection, duplicate ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED,
+                         json_pack("{s:s, s:b}", "messageId", message_id, "duplicate", duplicate));
     }
     jx_submission_clear(&submission);
     return result;
@@ -233,14 +234,15 @@ static enum MHD_Result get_messages(jx_http_api *api, struct MHD_Connection *con
                              LIST_LIMIT_MAX);
     listing list = {.array = json_array(), .last = after};
     jx_error err;
-    if (jx_adapter_store_inbox_list(api->daemon->store, unconsumed && strcmp(unconsumed, "true") == 0,
-                                    after, (size_t)limit, list_inbox_entry, &list, &err) != 0) {
+    if (jx_adapter_store_inbox_list(api->daemon->store,
+                                    unconsumed && strcmp(unconsumed, "true") == 0, after,
+                                    (size_t)limit, list_inbox_entry, &list, &err) != 0) {
         json_decref(list.array);
         return respond_jx_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, &err);
     }
-    return respond_json(connection, MHD_HTTP_OK,
-                        json_pack("{s:o, s:I}", "messages", list.array, "next",
-                                  (json_int_t)list.last));
+    return respond_json(
+        connection, MHD_HTTP_OK,
+        json_pack("{s:o, s:I}", "messages", list.array, "next", (json_int_t)list.last));
 }
 
 /* sender and id come from the URL and are checked before they reach the
@@ -308,23 +310,25 @@ static enum MHD_Result get_receipts(jx_http_api *api, struct MHD_Connection *con
 {
     long long since = query_integer(connection, "since", 0);
     long long limit = query_integer(connection, "limit", LIST_LIMIT_DEFAULT);
-    const char *evidence = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "evidence");
+    const char *evidence =
+        MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "evidence");
     if (since < 0 || limit < 1 || limit > LIST_LIMIT_MAX)
         return respond_error(connection, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT",
                              "query arguments: since must be a sequence number >= 0 and limit a "
                              "number from 1 to %d",
                              LIST_LIMIT_MAX);
-    receipt_listing list = {.array = json_array(), .last = since,
+    receipt_listing list = {.array = json_array(),
+                            .last = since,
                             .evidence = evidence && strcmp(evidence, "true") == 0};
     jx_error err;
-    if (jx_adapter_store_receipts_list(api->daemon->store, since, (size_t)limit, list_receipt, &list,
-                                       &err) != 0) {
+    if (jx_adapter_store_receipts_list(api->daemon->store, since, (size_t)limit, list_receipt,
+                                       &list, &err) != 0) {
         json_decref(list.array);
         return respond_jx_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, &err);
     }
-    return respond_json(connection, MHD_HTTP_OK,
-                        json_pack("{s:o, s:I}", "receipts", list.array, "next",
-                                  (json_int_t)list.last));
+    return respond_json(
+        connection, MHD_HTTP_OK,
+        json_pack("{s:o, s:I}", "receipts", list.array, "next", (json_int_t)list.last));
 }
 
 static enum MHD_Result get_message_receipts(jx_http_api *api, struct MHD_Connection *connection,
@@ -394,7 +398,8 @@ static enum MHD_Result route(jx_http_api *api, struct MHD_Connection *connection
     if (n < 2 || strcmp(parts[0], "v1") != 0 || n > 5)
         goto not_found;
     if (n == 2 && strcmp(parts[1], "health") == 0)
-        return get ? get_health(api, connection) : method_not_allowed(connection, method, url, "GET");
+        return get ? get_health(api, connection)
+                   : method_not_allowed(connection, method, url, "GET");
     if (strcmp(parts[1], "messages") == 0) {
         if (n == 2) {
             if (post)
@@ -571,12 +576,11 @@ jx_http_api *jx_http_api_new(jx_daemon *daemon, const char *listen, size_t max_b
                         ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
                         : ntohs(((struct sockaddr_in *)&address)->sin_port);
     /* The logger goes first, or libmicrohttpd prints to stderr on its own. */
-    self->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, self,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    self->mhd = MHD_start_daemon(
+        flags, port, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (self->mhd == NULL) {
         jx_error_set(err, JX_ERR_IO, "cannot listen on %s for the HTTP API (in use?)", listen);
         free(self);

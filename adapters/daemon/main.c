@@ -162,10 +162,18 @@ int main(int argc, char **argv)
     int option;
     while ((option = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (option) {
-        case 'c': path = optarg; break;
-        case 'k': check_only = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            path = optarg;
+            break;
+        case 'k':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (path == NULL || optind != argc) {
@@ -224,10 +232,9 @@ int main(int argc, char **argv)
     }
     jx_daemon_log("level=info event=started agency=%s pid=%d state_dir=%s gateway=%s dropbox=%s "
                   "http=%s http_port=%d",
-                  jx_adapter_agency(daemon.adapter), (int)getpid(), conf->state_dir,
-                  conf->gateway, conf->dropbox_dir ? conf->dropbox_dir : "off",
-                  conf->http_listen ? conf->http_listen : "off",
-                  http ? jx_http_api_port(http) : 0);
+                  jx_adapter_agency(daemon.adapter), (int)getpid(), conf->state_dir, conf->gateway,
+                  conf->dropbox_dir ? conf->dropbox_dir : "off",
+                  conf->http_listen ? conf->http_listen : "off", http ? jx_http_api_port(http) : 0);
     /* Polled: the signal may land on any thread, and a flag checked just
      * before pause() could miss it. */
     while (!stop_requested) {

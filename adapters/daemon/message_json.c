@@ -24,22 +24,29 @@
 static const char *json_kind(const json_t *value)
 {
     switch (json_typeof(value)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "something else";
 }
 
 /* A printable string of at most max bytes, or NULL (absent or null) when
  * optional. */
-static int take_text(const json_t *object, const char *name, bool required, size_t max,
-                     char **out, jx_error *err)
+static int take_text(const json_t *object, const char *name, bool required, size_t max, char **out,
+                     jx_error *err)
 {
     const json_t *value = json_object_get(object, name);
     *out = NULL;
@@ -141,10 +148,8 @@ static int take_expiry(const json_t *object, jx_submission *s, jx_error *err)
 
 int jx_submission_parse(const char *text, size_t len, jx_submission *s, jx_error *err)
 {
-    static const char *const known[] = {"type",      "to",
-                                        "caseId",    "correlationId",
-                                        "messageId", "expiresInSeconds",
-                                        "payload",   NULL};
+    static const char *const known[] = {
+        "type", "to", "caseId", "correlationId", "messageId", "expiresInSeconds", "payload", NULL};
     memset(s, 0, sizeof *s);
     json_error_t syntax;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &syntax);
@@ -177,8 +182,8 @@ int jx_submission_parse(const char *text, size_t len, jx_submission *s, jx_error
         goto done;
     const jx_message_type *type = jx_registry_find(s->type);
     if (type == NULL) {
-        jx_error_set(err, JX_ERR_UNKNOWN_TYPE, "message.type: %.100s is not a message type justx knows",
-                     s->type);
+        jx_error_set(err, JX_ERR_UNKNOWN_TYPE,
+                     "message.type: %.100s is not a message type justx knows", s->type);
         goto done;
     }
     if (!type->is_document) {
@@ -215,9 +220,10 @@ int jx_submission_parse(const char *text, size_t len, jx_submission *s, jx_error
         goto done;
     }
     if (!json_is_object(payload)) {
-        jx_error_set(err, JX_ERR_JSON_WRONG_TYPE,
-                     "message.payload: expected an object (%s in the protobuf JSON mapping), got %s",
-                     s->type, json_kind(payload));
+        jx_error_set(
+            err, JX_ERR_JSON_WRONG_TYPE,
+            "message.payload: expected an object (%s in the protobuf JSON mapping), got %s",
+            s->type, json_kind(payload));
         goto done;
     }
     jx_error inner;

@@ -35,11 +35,11 @@ typedef struct {
     char *type;
     char **to;
     size_t n_to;
-    char *case_id;        /* NULL when absent */
-    char *correlation_id; /* NULL when absent */
-    char *message_id;     /* NULL when absent */
+    char *case_id;              /* NULL when absent */
+    char *correlation_id;       /* NULL when absent */
+    char *message_id;           /* NULL when absent */
     int64_t expires_in_seconds; /* 0 when absent */
-    uint8_t *payload;     /* serialized protobuf of type */
+    uint8_t *payload;           /* serialized protobuf of type */
     size_t payload_len;
 } jx_submission;
 

@@ -42,9 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((submission.message_id && !jx_message_id_is_valid(submission.message_id)) ||
         (submission.correlation_id && !jx_message_id_is_valid(submission.correlation_id)))
         abort();
-    ProtobufCMessage *payload = protobuf_c_message_unpack(type->descriptor, NULL,
-                                                          submission.payload_len,
-                                                          submission.payload);
+    ProtobufCMessage *payload = protobuf_c_message_unpack(
+        type->descriptor, NULL, submission.payload_len, submission.payload);
     if (payload == NULL)
         abort();
     protobuf_c_message_free_unpacked(payload, NULL);
