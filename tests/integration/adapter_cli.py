@@ -97,6 +97,30 @@ def test(env):
     assert status["link"] == "CONNECTED" and status["counts"]["inbox"] == 2, status
     assert status["counts"]["inboxUnconsumed"] == 0, status
 
+    # ---- a binary payload: serialized protobuf, as `protoc --encode` writes it ----
+    binary = env.path("status.bin")
+    with open(binary, "wb") as f:
+        # StatusUpdate{case_number: "UD-9/26", status: STATUS_UNDER_SUPERVISION}
+        f.write(b"\x1a\x07UD-9/26\x20\x02")
+    result = env.justx("send", "-c", probation, "--type", "justx.v1.StatusUpdate", "--binary",
+                       binary, "--to", "KG-COURT-BISHKEK", "--case-id", "CLI-BIN",
+                       "--correlation-id", message_id, "--wait", "ACCEPTED")
+    assert result.returncode == 0, result
+    update_id = result.stdout.splitlines()[0]
+
+    def at_court():
+        status, message = env.curl("GET", court_daemon.http + "/v1/messages/KG-PROBATION/" +
+                                   update_id)
+        return status == 200 and message
+    message = wait_for(at_court, 20, "the binary status update at the court's daemon")
+    assert message["payload"] == {"caseNumber": "UD-9/26",
+                                  "status": "STATUS_UNDER_SUPERVISION"}, message
+    assert message["correlationId"] == message_id and message["recipients"] == \
+        ["KG-COURT-BISHKEK"], message
+    result = env.justx("send", "-c", probation, "--type", "justx.v1.StatusUpdate", "--binary",
+                       order_file, "--wait", "ACCEPTED")
+    assert result.returncode == 1 and "PAYLOAD_NOT_DECLARED_TYPE" in result.stderr, result
+
     # ---- REJECTED: no route carries a status update from the court ----
     update = os.path.join(env.args.data, "status_update.json")
     result = env.justx("send", "-c", court, "--type", "justx.v1.StatusUpdate", "--json", update,
