@@ -77,6 +77,29 @@ static enum MHD_Result respond_json(struct MHD_Connection *connection, unsigned 
     return rc;
 }
 
+/* Replaces every byte that does not belong to a valid UTF-8 sequence with
+ * '?': a reason may quote a URL path or cut a quoted value in the middle of
+ * a character, and JSON text must be UTF-8. */
+static void make_utf8(char *text)
+{
+    unsigned char *p = (unsigned char *)text;
+    while (*p) {
+        size_t extra = *p < 0x80             ? 0
+                       : (*p & 0xe0) == 0xc0 ? 1
+                       : (*p & 0xf0) == 0xe0 ? 2
+                       : (*p & 0xf8) == 0xf0 ? 3
+                                             : 4;
+        bool valid = extra < 4 && !(extra == 1 && *p < 0xc2);
+        for (size_t i = 1; valid && i <= extra; i++)
+            valid = (p[i] & 0xc0) == 0x80;
+        if (!valid) {
+            *p++ = '?';
+            continue;
+        }
+        p += extra + 1;
+    }
+}
+
 static enum MHD_Result respond_error(struct MHD_Connection *connection, unsigned status,
                                      const char *code, const char *format, ...)
     __attribute__((format(printf, 4, 5)));
@@ -88,8 +111,16 @@ static enum MHD_Result respond_error(struct MHD_Connection *connection, unsigned
     va_start(args, format);
     vsnprintf(reason, sizeof reason, format, args);
     va_end(args);
-    return respond_json(connection, status,
-                        json_pack("{s:s, s:s}", "code", code, "reason", reason));
+    make_utf8(reason);
+    json_t *body = json_pack("{s:s, s:s}", "code", code, "reason", reason);
+    if (body == NULL) {
+        /* what make_utf8 does not catch (overlong forms, surrogates) */
+        for (char *p = reason; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        body = json_pack("{s:s, s:s}", "code", code, "reason", reason);
+    }
+    return respond_json(connection, status, body);
 }
 
 static enum MHD_Result respond_jx_error(struct MHD_Connection *connection, unsigned status,

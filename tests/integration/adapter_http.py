@@ -145,6 +145,8 @@ def test(env):
     refused(404, "NOT_FOUND", "GET", court.http + "/v2/messages")
     refused(400, "INVALID_ARGUMENT", "GET", probation.http + "/v1/messages/court/" + message_id,
             "not an agency id")
+    refused(400, "INVALID_ARGUMENT", "GET", probation.http + "/v1/messages/%FF%ED%A0%80/" +
+            message_id, "not an agency id")  # bytes that are not UTF-8 in the path
     refused(400, "INVALID_ARGUMENT", "GET", court.http + "/v1/receipts?since=-3")
     refused(400, "INVALID_ARGUMENT", "GET", court.http + "/v1/messages?unconsumed=maybe")
     refused(405, "METHOD_NOT_ALLOWED", "DELETE", messages, "GET, POST")
