@@ -406,27 +406,31 @@ static void receive_burst(jx_adapter *self)
 static void *io_thread(void *arg)
 {
     jx_adapter *self = arg;
-    unsigned seen_generation = atomic_load(&self->link_generation);
+    unsigned seen_generation = 0;
     int64_t last_hello = 0;
     self->last_progress_ms = monotonic_ms();
     while (!atomic_load(&self->stop)) {
         int64_t now = monotonic_ms();
         unsigned generation = atomic_load(&self->link_generation);
-        if (generation != seen_generation || last_hello == 0) {
+        if (generation != seen_generation) {
             /* a new link: announce ourselves and offer the whole outbox again */
             seen_generation = generation;
             self->outbox_sent_through = 0;
             last_hello = 0;
         }
-        if (now - last_hello >= HELLO_INTERVAL_MS) {
-            zmq_send(self->dealer, "HELLO", 5, ZMQ_DONTWAIT);
-            last_hello = now;
+        /* Nothing is sent before the first link is up: what libzmq queued
+         * meanwhile would go out, and then the whole outbox again. */
+        if (generation > 0) {
+            if (now - last_hello >= HELLO_INTERVAL_MS) {
+                zmq_send(self->dealer, "HELLO", 5, ZMQ_DONTWAIT);
+                last_hello = now;
+            }
+            if (now - self->last_progress_ms >= RESEND_IDLE_MS) {
+                self->outbox_sent_through = 0;
+                self->last_progress_ms = now;
+            }
+            send_outbox(self);
         }
-        if (now - self->last_progress_ms >= RESEND_IDLE_MS) {
-            self->outbox_sent_through = 0;
-            self->last_progress_ms = now;
-        }
-        send_outbox(self);
 
         int timeout = 100;
         if (self->ack_count > 0) {

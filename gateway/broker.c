@@ -677,9 +677,17 @@ static void pump(jx_broker *self, agency_state *state, int64_t now)
         return;
     pump_context context = {self, state, false, 0};
     jx_error err;
-    if (jx_spool_queued_receipts(self->spool, state->agency, state->receipts_sent_through, 256,
-                                 send_queued_receipt, &context, &err) != 0)
-        broker_log(self, JX_GATEWAY_LOG_ERROR, "event=spool_error reason=\"%s\"", err.message);
+    for (;;) { /* every queued receipt, 256 per query */
+        int64_t before = state->receipts_sent_through;
+        if (jx_spool_queued_receipts(self->spool, state->agency, state->receipts_sent_through,
+                                     256, send_queued_receipt, &context, &err) != 0) {
+            broker_log(self, JX_GATEWAY_LOG_ERROR, "event=spool_error reason=\"%s\"",
+                       err.message);
+            break;
+        }
+        if (context.gone || state->receipts_sent_through == before)
+            break;
+    }
     while (!context.gone && state->active && state->in_flight < DELIVERY_WINDOW) {
         int before = context.sent;
         if (jx_spool_pending(self->spool, state->agency, state->sent_through,
@@ -811,6 +819,9 @@ static int handle_receipt_ok(jx_broker *self, connection *peer, zmq_msg_t *frame
         if (*end == '\0' && jx_spool_drop_receipt(self->spool, peer->agency, id, err) != 0)
             return -1;
     }
+    agency_state *state = find_agency(self, peer->agency);
+    if (state)
+        state->wants_pump = true; /* more may be owed than one pump sent */
     return 0;
 }
 
@@ -1128,7 +1139,13 @@ jx_broker *jx_broker_new(jx_gateway_config *config, jx_log_fn log, void *log_arg
     self->router = zmq_socket(self->zmq, ZMQ_ROUTER);
     self->control = zmq_socket(self->zmq, ZMQ_REP);
     int one = 1, linger = 0;
-    int64_t max_size = config->limits.max_message_bytes + 65536;
+    /* The socket's hard limit must let every envelope a justx adapter can
+     * seal arrive whole, so that one over the configured limit is answered
+     * with a REJECTED receipt instead of a dropped connection. */
+    int64_t max_size = (config->limits.max_message_bytes > JX_ENVELOPE_MAX_DEFAULT
+                            ? config->limits.max_message_bytes
+                            : JX_ENVELOPE_MAX_DEFAULT) +
+                       65536;
     zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);

@@ -12,6 +12,8 @@
 #include "routes.h"
 
 #include <getopt.h>
+#include <libconfig.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,10 +66,30 @@ static void usage(FILE *out)
             "Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
-static int status(const jx_gateway_config *config)
+/* --status must work when the file has just been broken (a refused reload
+ * is exactly when an administrator asks), so it reads only gateway.state_dir
+ * and does not validate the rest. */
+static int status(const char *path)
 {
-    char endpoint[4200];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/run/control.ipc", config->state_dir);
+    config_t file;
+    config_init(&file);
+    const char *state_dir = NULL;
+    if (config_read_file(&file, path) != CONFIG_TRUE ||
+        config_lookup_string(&file, "gateway.state_dir", &state_dir) != CONFIG_TRUE) {
+        fprintf(stderr, "justx-gateway: %s: cannot read gateway.state_dir%s%s\n", path,
+                config_error_text(&file) ? ": " : "",
+                config_error_text(&file) ? config_error_text(&file) : "");
+        config_destroy(&file);
+        return 1;
+    }
+    char directory[4096], endpoint[8300];
+    snprintf(directory, sizeof directory, "%s", path);
+    if (state_dir[0] == '/')
+        snprintf(endpoint, sizeof endpoint, "ipc://%s/run/control.ipc", state_dir);
+    else
+        snprintf(endpoint, sizeof endpoint, "ipc://%s/%s/run/control.ipc", dirname(directory),
+                 state_dir);
+    config_destroy(&file);
     void *context = zmq_ctx_new();
     void *request = zmq_socket(context, ZMQ_REQ);
     int timeout = 3000, linger = 0;
@@ -131,6 +153,8 @@ int main(int argc, char **argv)
     char absolute[4096];
     if (realpath(path, absolute) != NULL)
         path = absolute;
+    if (mode == 's')
+        return status(path);
     jx_error err = {0};
     jx_gateway_config *config = jx_gateway_config_load(path, &err);
     if (config == NULL) {
@@ -150,11 +174,6 @@ int main(int argc, char **argv)
         int rc = jx_routes_explain(config, from, type, to, n_to, stdout);
         jx_gateway_config_destroy(&config);
         return rc == 0 ? 0 : 1;
-    }
-    if (mode == 's') {
-        int rc = status(config);
-        jx_gateway_config_destroy(&config);
-        return rc;
     }
 
     struct sigaction action = {.sa_handler = on_signal};

@@ -8,13 +8,12 @@
 #include <string.h>
 
 /* What a rejected envelope claimed about itself, if its header decodes:
- * lets the sender match the REJECTED receipt to its message. Only ids in
- * their proper syntax are kept, so a forged header cannot inject text. */
-static void remember_claims(const uint8_t *bytes, size_t len, size_t max,
-                            jx_ingress_result *result)
+ * lets the sender match the REJECTED receipt to its message, also when it
+ * was too large (the frame is in memory anyway; the socket bounds its size).
+ * Only ids in their proper syntax are kept, so a forged header cannot inject
+ * text. */
+static void remember_claims(const uint8_t *bytes, size_t len, jx_ingress_result *result)
 {
-    if (len > max)
-        return;
     Justx__V1__Envelope *envelope = justx__v1__envelope__unpack(NULL, len, bytes);
     if (envelope == NULL)
         return;
@@ -30,11 +29,11 @@ static void remember_claims(const uint8_t *bytes, size_t len, size_t max,
     justx__v1__envelope__free_unpacked(envelope, NULL);
 }
 
-static void reject(jx_ingress_result *result, const uint8_t *bytes, size_t len, size_t max)
+static void reject(jx_ingress_result *result, const uint8_t *bytes, size_t len)
 {
     result->verdict = JX_INGRESS_REJECT;
     jx_opened_destroy(&result->opened);
-    remember_claims(bytes, len, max, result);
+    remember_claims(bytes, len, result);
 }
 
 void jx_ingress_check(const jx_ingress *ingress, const char *agency, const uint8_t *bytes,
@@ -52,7 +51,7 @@ void jx_ingress_check(const jx_ingress *ingress, const char *agency, const uint8
     };
     result->opened = jx_envelope_open(ingress->trust, bytes, len, &params, &result->error);
     if (result->opened == NULL) {
-        reject(result, bytes, len, max);
+        reject(result, bytes, len);
         return;
     }
     Justx__V1__Header *header = result->opened->header;
@@ -66,7 +65,7 @@ void jx_ingress_check(const jx_ingress *ingress, const char *agency, const uint8
     int found = jx_spool_find(ingress->spool, header->sender, header->message_id, &original,
                               &result->error);
     if (found < 0) {
-        reject(result, bytes, len, max);
+        reject(result, bytes, len);
         return;
     }
     if (found) {
@@ -75,7 +74,7 @@ void jx_ingress_check(const jx_ingress *ingress, const char *agency, const uint8
                          "message id %s was already used by %s for a different message; "
                          "every message needs a new id",
                          header->message_id, header->sender);
-            reject(result, bytes, len, max);
+            reject(result, bytes, len);
             return;
         }
         result->verdict = JX_INGRESS_DUPLICATE;
@@ -88,13 +87,13 @@ void jx_ingress_check(const jx_ingress *ingress, const char *agency, const uint8
         jx_error_set(&result->error, JX_ERR_NOT_PERMITTED,
                      "%s is a protocol message, not a document agencies may send each other",
                      header->type);
-        reject(result, bytes, len, max);
+        reject(result, bytes, len);
         return;
     }
     if (jx_routes_resolve(config, header->sender, header->type,
                           (const char *const *)header->recipients, header->n_recipients,
                           &result->routes, &result->error) != 0) {
-        reject(result, bytes, len, max);
+        reject(result, bytes, len);
         return;
     }
 

@@ -99,6 +99,13 @@ int jx_envelope_seal(jx_signer *signer, const jx_seal_params *params, const uint
     header.payload_sha256.len = sizeof digest;
 
     size_t header_len = justx__v1__header__get_packed_size(&header);
+    size_t certificate_len = 0;
+    jx_signer_cert_der(signer, &certificate_len);
+    if (payload_len + header_len + certificate_len + JX_SIGNATURE_MAX > JX_ENVELOPE_MAX_DEFAULT)
+        return jx_error_set(err, JX_ERR_TOO_LARGE,
+                            "a %zu-byte payload makes an envelope over the %d-byte limit of "
+                            "justx; send large files in parts",
+                            payload_len, JX_ENVELOPE_MAX_DEFAULT);
     uint8_t *header_bytes = malloc(header_len);
     if (header_bytes == NULL)
         return jx_error_set(err, JX_ERR_SYSTEM, "out of memory packing a header");
