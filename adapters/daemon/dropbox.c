@@ -414,7 +414,8 @@ static size_t list_ready(const char *dir, char **names, size_t max)
 static bool still_there(const char *folder, const char *name)
 {
     char path[PATH_MAX_LEN];
-    snprintf(path, sizeof path, "%s/%s", folder, name);
+    if (snprintf(path, sizeof path, "%s/%s", folder, name) >= (int)sizeof path)
+        return false;
     return access(path, F_OK) == 0;
 }
 
