@@ -453,6 +453,7 @@ static int handle_send(jx_broker *self, connection *peer, const uint8_t *bytes, 
             .message_id = result.message_id,
             .sender = peer->agency,
             .type = result.type,
+            .case_id = result.case_id,
             .reason_code = code,
             .reason = result.error.message,
         };
@@ -721,13 +722,12 @@ static void retry_due(jx_broker *self, int64_t now)
         agency_state *state = &self->agencies[i];
         if (state->active == NULL || state->retry_at_ms == 0 || now < state->retry_at_ms)
             continue;
-        if (state->in_flight > 0 || state->receipts_sent_through > 0) {
+        if (state->in_flight > 0) {
             broker_log(self, JX_GATEWAY_LOG_INFO,
                        "event=redeliver agency=%s unacknowledged=%d delay_ms=%lld", state->agency,
                        state->in_flight, (long long)state->retry_delay_ms);
             state->sent_through = 0;
             state->in_flight = 0;
-            state->receipts_sent_through = 0;
             state->retry_delay_ms *= 2;
             if (state->retry_delay_ms > self->config->limits.retry_max_ms)
                 state->retry_delay_ms = self->config->limits.retry_max_ms;
@@ -796,10 +796,14 @@ static void hello(jx_broker *self, connection *peer, int64_t now)
 {
     peer->last_hello_ms = now;
     agency_state *state = find_agency(self, peer->agency);
-    if (state && state->active != peer)
+    if (state && state->active != peer) {
         activate(self, state, peer);
-    else if (state)
+    } else if (state) {
+        /* Queued receipts sent but not confirmed by now are offered again:
+         * confirmed ones are gone from the spool, so only those go out. */
+        state->receipts_sent_through = 0;
         state->wants_pump = true;
+    }
 }
 
 static int handle_receipt_ok(jx_broker *self, connection *peer, zmq_msg_t *frames, int count,

@@ -22,12 +22,15 @@ static void send_usage(FILE *out)
             "usage: justx send -c ADAPTER.conf --type TYPE (--json FILE | --binary FILE)\n"
             "                  [--to AGENCY]... [--case-id ID] [--correlation-id ID]\n"
             "                  [--message-id UUID] [--expires-in SECONDS]\n"
-            "                  [--wait ACCEPTED|DELIVERED | --no-wait] [--timeout SECONDS] [-v]\n\n"
+            "                  [--wait ACCEPTED|DELIVERED | --no-wait] [--timeout SECONDS] [-v]\n"
+            "       justx send -c ADAPTER.conf --envelope FILE [--wait ...] [--timeout ...]\n\n"
             "Seals the payload with the agency's key (from ADAPTER.conf), stores it in the\n"
             "adapter's durable outbox and prints its message id. The payload is JSON\n"
             "(protobuf JSON mapping) or serialized protobuf of TYPE, e.g.\n"
             "justx.v1.SentenceOrder; FILE may be - for standard input. Without --to the\n"
             "gateway's routes choose the recipients.\n\n"
+            "  --envelope FILE    relay an envelope sealed elsewhere (e.g. by `justx seal`),\n"
+            "                     as it is; the gateway checks it like any other\n"
             "  --wait ACCEPTED    wait until the gateway has journaled it\n"
             "  --wait DELIVERED   wait until every recipient has acknowledged it\n"
             "  --no-wait          return as soon as it is in the outbox\n"
@@ -114,6 +117,7 @@ int cli_send(int argc, char **argv)
         {"type", required_argument, NULL, 't'},
         {"json", required_argument, NULL, 'j'},
         {"binary", required_argument, NULL, 'b'},
+        {"envelope", required_argument, NULL, 'E'},
         {"to", required_argument, NULL, 'r'},
         {"case-id", required_argument, NULL, 'C'},
         {"correlation-id", required_argument, NULL, 'R'},
@@ -127,6 +131,7 @@ int cli_send(int argc, char **argv)
         {0},
     };
     const char *config_path = NULL, *json_file = NULL, *binary_file = NULL, *wait = NULL;
+    const char *envelope_file = NULL;
     const char *recipients[JX_RECIPIENTS_MAX];
     jx_seal_params params = {0};
     long long expires_in = 0, timeout_s = 30;
@@ -146,6 +151,9 @@ int cli_send(int argc, char **argv)
             break;
         case 'b':
             binary_file = optarg;
+            break;
+        case 'E':
+            envelope_file = optarg;
             break;
         case 'C':
             params.case_id = optarg;
@@ -195,9 +203,14 @@ int cli_send(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (!config_path || !params.type || optind != argc ||
-        (json_file == NULL) == (binary_file == NULL)) {
-        fprintf(stderr, "justx send: -c, --type and one of --json or --binary are needed\n");
+    if (envelope_file && (params.type || json_file || binary_file)) {
+        fprintf(stderr, "justx send: --envelope is sent as it is: no --type, --json or --binary\n");
+        return CLI_USAGE;
+    }
+    if (!config_path || optind != argc ||
+        (!envelope_file && (!params.type || (json_file == NULL) == (binary_file == NULL)))) {
+        fprintf(stderr, "justx send: -c, --type and one of --json or --binary (or --envelope) "
+                        "are needed\n");
         send_usage(stderr);
         return CLI_USAGE;
     }
@@ -227,8 +240,10 @@ int cli_send(int argc, char **argv)
     cli_session session = {0};
     progress p = {.delivered = json_array(), .expired = json_array()};
 
-    input = cli_read_file(json_file ? json_file : binary_file, JX_ENVELOPE_MAX_DEFAULT, &input_len,
-                          &err);
+    input = cli_read_file(envelope_file  ? envelope_file
+                          : json_file ? json_file
+                                      : binary_file,
+                          JX_ENVELOPE_MAX_DEFAULT, &input_len, &err);
     if (input == NULL)
         goto failed;
     if (json_file) {
@@ -245,7 +260,9 @@ int cli_send(int argc, char **argv)
     if (expires_in > 0)
         params.expires_at_ms = jx_now_ms() + expires_in * 1000;
     char message_id[JX_MESSAGE_ID_MAX];
-    if (jx_adapter_send(session.adapter, &params, payload, payload_len, message_id, &err) != 0)
+    if (envelope_file ? jx_adapter_submit(session.adapter, payload, payload_len, message_id, &err)
+                      : jx_adapter_send(session.adapter, &params, payload, payload_len,
+                                        message_id, &err))
         goto failed;
     printf("%s\n", message_id);
     fflush(stdout);
