@@ -590,8 +590,13 @@ void jx_adapter_destroy(jx_adapter **self_p)
         wake(self);
         pthread_join(self->thread, NULL);
     }
-    if (self->dealer)
+    if (self->dealer) {
+        /* give the last Acks a moment to leave; unsent ones only delay the
+         * sender's DELIVERED (the gateway offers the messages again) */
+        int linger = 500;
+        zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(self->dealer);
+    }
     if (self->zmq)
         zmq_ctx_term(self->zmq);
     jx_tls_dialer_destroy(&self->dialer);

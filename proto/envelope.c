@@ -14,6 +14,55 @@
 static const uint8_t signature_context[] = JX_ENVELOPE_SIGNATURE_CONTEXT;
 #define CONTEXT_LEN (sizeof signature_context - 1)
 
+static bool text_is_printable(const char *text, size_t max)
+{
+    size_t length = strlen(text);
+    if (length > max)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Header fields every later stage relies on: ids in their syntax, a digest
+ * of the right size, no control characters that could forge log lines. */
+static int check_header_fields(const Justx__V1__Header *header, jx_error *err)
+{
+    if (!jx_message_id_is_valid(header->message_id))
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
+                            "header message_id \"%.40s\" is not a lower-case canonical UUID",
+                            text_is_printable(header->message_id, 40) ? header->message_id : "?");
+    if (!jx_agency_id_is_valid(header->sender))
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
+                            "header sender is not an agency id (1-64 of A-Z, 0-9, '-')");
+    if (header->n_recipients > JX_RECIPIENTS_MAX)
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
+                            "header names %zu recipients; at most %d are allowed",
+                            header->n_recipients, JX_RECIPIENTS_MAX);
+    for (size_t i = 0; i < header->n_recipients; i++)
+        if (!jx_agency_id_is_valid(header->recipients[i]))
+            return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
+                                "header recipient %zu is not an agency id", i + 1);
+    if (header->type[0] == '\0' || !text_is_printable(header->type, JX_HEADER_TEXT_MAX))
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER, "header type is empty or malformed");
+    if (!text_is_printable(header->case_id, JX_HEADER_TEXT_MAX))
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
+                            "header case_id is longer than %d characters or has control "
+                            "characters",
+                            JX_HEADER_TEXT_MAX);
+    if (header->correlation_id[0] != '\0' && !jx_message_id_is_valid(header->correlation_id))
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
+                            "header correlation_id is not a lower-case canonical UUID");
+    if (header->created_at_ms <= 0)
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER, "header created_at_ms is not set");
+    if (header->payload_sha256.len != SHA256_DIGEST_LENGTH)
+        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
+                            "header payload_sha256 has %zu bytes; a SHA-256 digest has 32",
+                            header->payload_sha256.len);
+    return 0;
+}
+
 int jx_envelope_build(jx_signer *signer, const uint8_t *header, size_t header_len,
                       const uint8_t *payload, size_t payload_len, uint8_t **envelope_out,
                       size_t *envelope_len, jx_error *err)
@@ -98,6 +147,13 @@ int jx_envelope_seal(jx_signer *signer, const jx_seal_params *params, const uint
     header.payload_sha256.data = digest;
     header.payload_sha256.len = sizeof digest;
 
+    /* The rules open applies, applied before signing: a sender learns of a
+     * malformed header now, not from a REJECTED receipt later. */
+    if (check_header_fields(&header, err) != 0) {
+        if (err)
+            err->code = JX_ERR_INVALID_ARGUMENT;
+        return -1;
+    }
     size_t header_len = justx__v1__header__get_packed_size(&header);
     size_t certificate_len = 0;
     jx_signer_cert_der(signer, &certificate_len);
@@ -129,55 +185,6 @@ void jx_opened_destroy(jx_opened **self_p)
         justx__v1__envelope__free_unpacked(self->envelope, NULL);
     free(self);
     *self_p = NULL;
-}
-
-static bool text_is_printable(const char *text, size_t max)
-{
-    size_t length = strlen(text);
-    if (length > max)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            return false;
-    return true;
-}
-
-/* Header fields every later stage relies on: ids in their syntax, a digest
- * of the right size, no control characters that could forge log lines. */
-static int check_header_fields(const Justx__V1__Header *header, jx_error *err)
-{
-    if (!jx_message_id_is_valid(header->message_id))
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
-                            "header message_id \"%.40s\" is not a lower-case canonical UUID",
-                            text_is_printable(header->message_id, 40) ? header->message_id : "?");
-    if (!jx_agency_id_is_valid(header->sender))
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
-                            "header sender is not an agency id (1-64 of A-Z, 0-9, '-')");
-    if (header->n_recipients > JX_RECIPIENTS_MAX)
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
-                            "header names %zu recipients; at most %d are allowed",
-                            header->n_recipients, JX_RECIPIENTS_MAX);
-    for (size_t i = 0; i < header->n_recipients; i++)
-        if (!jx_agency_id_is_valid(header->recipients[i]))
-            return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
-                                "header recipient %zu is not an agency id", i + 1);
-    if (header->type[0] == '\0' || !text_is_printable(header->type, JX_HEADER_TEXT_MAX))
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER, "header type is empty or malformed");
-    if (!text_is_printable(header->case_id, JX_HEADER_TEXT_MAX))
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
-                            "header case_id is longer than %d characters or has control "
-                            "characters",
-                            JX_HEADER_TEXT_MAX);
-    if (header->correlation_id[0] != '\0' && !jx_message_id_is_valid(header->correlation_id))
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
-                            "header correlation_id is not a lower-case canonical UUID");
-    if (header->created_at_ms <= 0)
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER, "header created_at_ms is not set");
-    if (header->payload_sha256.len != SHA256_DIGEST_LENGTH)
-        return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
-                            "header payload_sha256 has %zu bytes; a SHA-256 digest has 32",
-                            header->payload_sha256.len);
-    return 0;
 }
 
 static jx_opened *open_envelope(jx_trust *trust, const uint8_t *bytes, size_t len,

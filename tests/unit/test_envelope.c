@@ -327,6 +327,18 @@ static void sealing_needs_an_agency_certificate(void **state)
                                       &err),
                      -1);
     assert_int_equal(err.code, JX_ERR_PAYLOAD_NOT_DECLARED_TYPE);
+    /* the header rules open applies are applied before signing */
+    params.type = "justx.v1.StatusUpdate";
+    params.correlation_id = "not-a-message-id";
+    assert_int_equal(jx_envelope_seal(signer, &params, payload, payload_len, &out, &len, id, &err),
+                     -1);
+    assert_int_equal(err.code, JX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "correlation_id"));
+    params.correlation_id = NULL;
+    params.case_id = "line\nbreak";
+    assert_int_equal(jx_envelope_seal(signer, &params, payload, payload_len, &out, &len, id, &err),
+                     -1);
+    assert_int_equal(err.code, JX_ERR_INVALID_ARGUMENT);
     jx_signer_destroy(&signer);
     free(payload);
 }
