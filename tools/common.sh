@@ -12,8 +12,8 @@ JX_PACKAGES=(
   libconfig-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev
   libcmocka-dev
   python3 curl
-  clang libclang-rt-14-dev
 )
+# The libFuzzer builds (cmake -DJX_FUZZ=ON) also need: clang libclang-rt-14-dev
 
 jx_install_packages() {
   local missing=()
