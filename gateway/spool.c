@@ -170,7 +170,8 @@ jx_spool *jx_spool_open(const char *path, jx_error *err)
     char *message = NULL;
     if (sqlite3_exec(self->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                     "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
+                     "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; "
+                     "PRAGMA wal_autocheckpoint=16384;",
                      NULL, NULL, &message) != SQLITE_OK ||
         sqlite3_exec(self->db, schema, NULL, NULL, &message) != SQLITE_OK) {
         jx_error_set(err, JX_ERR_IO, "spool %s is not a usable justx spool: %s", path,
