@@ -7,7 +7,10 @@
  * (from /proc, user + system, all its threads) next to the cost of one ECDSA
  * P-256 verification measured in the same run, and the adapters' CPU.
  *
- * usage: bench_gateway GATEWAY_BINARY PKI_DIR CONF_TEMPLATE [MESSAGES] [BATCH]
+ * usage: bench_gateway GATEWAY_BINARY PKI_DIR CONF_TEMPLATE [MESSAGES] [BATCH] [WINDOW]
+ *
+ * WINDOW (default 1000) bounds the deliveries outstanding at once: large for
+ * throughput, 1 with BATCH 1 for the latency of a lone message.
  *
  * The gateway runs as its own process on a free loopback port; the five
  * agency adapters (libjustx-adapter) run as threads of this process.
@@ -32,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { AGENCIES = 5, FLOWS = 4, WINDOW = 1000 };
+enum { AGENCIES = 5, FLOWS = 4 };
 
 static const char *const agencies[AGENCIES] = {"KG-COURT-BISHKEK", "KG-PROSECUTOR",
                                                "KG-PROBATION", "KG-PRISON", "LV-PROBATION"};
@@ -51,7 +54,7 @@ static const struct {
 
 static jx_adapter *adapters[AGENCIES];
 static atomic_long deliveries_expected, deliveries_seen;
-static long total_messages, batch_size;
+static long total_messages, batch_size, window;
 static int64_t *latencies; /* ms, one per delivery */
 static atomic_long latency_count;
 static atomic_bool stopping;
@@ -124,8 +127,8 @@ static void *sender_thread(void *arg)
     jx_adapter_outgoing *batch = calloc((size_t)batch_size, sizeof *batch);
     for (long sent = 0; sent < share && !atomic_load(&stopping);) {
         /* Flow control: at most WINDOW deliveries outstanding overall. */
-        while (atomic_load(&deliveries_expected) - atomic_load(&deliveries_seen) > WINDOW)
-            usleep(1000);
+        while (atomic_load(&deliveries_expected) - atomic_load(&deliveries_seen) >= window)
+            usleep(200);
         long count = share - sent < batch_size ? share - sent : batch_size;
         for (long i = 0; i < count; i++) {
             batch[i].params = (jx_seal_params){.type = flows[flow].type, .case_id = "BENCH"};
@@ -286,12 +289,13 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: bench_gateway GATEWAY_BINARY PKI_DIR CONF_TEMPLATE [MESSAGES] "
-                        "[BATCH]\n");
+                        "[BATCH] [WINDOW]\n");
         return 2;
     }
     const char *gateway = argv[1], *pki = argv[2], *template_path = argv[3];
     total_messages = argc > 4 ? atol(argv[4]) : 20000;
     batch_size = argc > 5 ? atol(argv[5]) : 64;
+    window = argc > 6 ? atol(argv[6]) : 1000;
     total_messages -= total_messages % FLOWS;
     latencies = calloc((size_t)total_messages * 2, sizeof *latencies);
 
@@ -379,9 +383,9 @@ int main(int argc, char **argv)
         samples = total_messages * 2;
     qsort(latencies, (size_t)samples, sizeof *latencies, compare_int64);
     double gateway_us = gateway_cpu * 1e6 / (double)total_messages;
-    printf("messages        %ld sent (2 KiB documents, 4 senders, 4 recipients, batches of %ld), "
-           "%ld deliveries expected, %ld received\n",
-           total_messages, batch_size, expected, seen);
+    printf("messages        %ld sent (2 KiB documents, 4 senders, 4 recipients, batches of %ld, "
+           "at most %ld deliveries outstanding), %ld deliveries expected, %ld received\n",
+           total_messages, batch_size, window, expected, seen);
     printf("throughput      %.0f messages/s end to end (%.0f deliveries/s), %.2f s\n",
            (double)total_messages / elapsed, (double)seen / elapsed, elapsed);
     printf("latency         p50 %lld ms, p99 %lld ms (sealed by the sender -> in the recipient's "
