@@ -1010,6 +1010,18 @@ static void handle_control(jx_broker *self, int64_t now)
     json_decref(answer);
 }
 
+static jx_trust *load_trust(const jx_gateway_config *config, jx_error *err)
+{
+    jx_trust *trust = jx_trust_new(config->tls.trust_anchors[0], err);
+    for (size_t i = 1; trust && i < config->tls.n_trust_anchors; i++)
+        if (jx_trust_add_anchors(trust, config->tls.trust_anchors[i], err) != 0)
+            jx_trust_destroy(&trust);
+    for (size_t i = 0; trust && i < config->tls.n_crls; i++)
+        if (jx_trust_add_crl(trust, config->tls.crls[i], err) != 0)
+            jx_trust_destroy(&trust);
+    return trust;
+}
+
 /* SIGHUP: the new file replaces the configuration only when it is valid;
  * either way the log says what happened, and a change is journaled with the
  * file's digest. */
@@ -1024,8 +1036,23 @@ static int reload(jx_broker *self, int64_t now, jx_error *err)
                    jx_error_code_name(load_err.code), load_err.message);
         return 0;
     }
-    if (batch_begin(self, err) != 0)
+    /* New anchors and CRLs apply to every message from now on: a revoked
+     * agency is refused at once. (The TLS front end keeps the trust it
+     * started with until the gateway restarts.) */
+    jx_trust *fresh_trust = load_trust(fresh, &load_err);
+    if (fresh_trust == NULL) {
+        broker_log(self, JX_GATEWAY_LOG_ERROR,
+                   "event=reload_refused code=%s reason=\"%s\" detail=\"the previous "
+                   "configuration stays in force\"",
+                   jx_error_code_name(load_err.code), load_err.message);
+        jx_gateway_config_destroy(&fresh);
+        return 0;
+    }
+    if (batch_begin(self, err) != 0) {
+        jx_trust_destroy(&fresh_trust);
+        jx_gateway_config_destroy(&fresh);
         return -1;
+    }
     jx_journal_entry entry = {
         .event = JX_EVENT_CONFIG_CHANGED,
         .time_ms = now,
@@ -1034,9 +1061,12 @@ static int reload(jx_broker *self, int64_t now, jx_error *err)
     };
     uint64_t index;
     if (journal_one(self, &entry, &index, err) != 0) {
+        jx_trust_destroy(&fresh_trust);
         jx_gateway_config_destroy(&fresh);
         return -1;
     }
+    jx_trust_destroy(&self->trust);
+    self->trust = fresh_trust;
     char digest[65];
     for (int i = 0; i < 32; i++)
         sprintf(digest + 2 * i, "%02x", jx_gateway_config_digest(fresh)[i]);
@@ -1061,18 +1091,6 @@ static int make_private_dir(const char *path, jx_error *err)
         return jx_error_set(err, JX_ERR_IO, "cannot make %s private (0700): %s", path,
                             strerror(errno));
     return 0;
-}
-
-static jx_trust *load_trust(const jx_gateway_config *config, jx_error *err)
-{
-    jx_trust *trust = jx_trust_new(config->tls.trust_anchors[0], err);
-    for (size_t i = 1; trust && i < config->tls.n_trust_anchors; i++)
-        if (jx_trust_add_anchors(trust, config->tls.trust_anchors[i], err) != 0)
-            jx_trust_destroy(&trust);
-    for (size_t i = 0; trust && i < config->tls.n_crls; i++)
-        if (jx_trust_add_crl(trust, config->tls.crls[i], err) != 0)
-            jx_trust_destroy(&trust);
-    return trust;
 }
 
 static void frontend_log(void *arg, const char *line)
