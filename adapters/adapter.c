@@ -18,8 +18,10 @@
 #include "justx/v1/envelope.pb-c.h"
 #include "receipt_check.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <openssl/sha.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -473,6 +475,30 @@ static void on_link_state(void *arg, jx_tls_dialer_state state, const jx_error *
 
 /* ---- life cycle ------------------------------------------------------------ */
 
+/* Each adapter process on a state directory has its own dialer socket,
+ * run/dialer-<pid>.ipc; a process killed with SIGKILL leaves its socket
+ * file behind. Those whose process is gone are removed. */
+static void remove_stale_sockets(const char *run_dir)
+{
+    DIR *listing = opendir(run_dir);
+    if (listing == NULL)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(listing)) != NULL) {
+        int pid = 0;
+        char rest[8] = "";
+        if (sscanf(entry->d_name, "dialer-%d%7s", &pid, rest) != 2 || strcmp(rest, ".ipc") != 0 ||
+            pid <= 0 || pid == (int)getpid())
+            continue;
+        if (kill(pid, 0) != 0 && errno == ESRCH) {
+            char path[PATH_LEN + 300];
+            if (snprintf(path, sizeof path, "%s/%s", run_dir, entry->d_name) < (int)sizeof path)
+                unlink(path);
+        }
+    }
+    closedir(listing);
+}
+
 static int make_private_dir(const char *path, jx_error *err)
 {
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
@@ -529,6 +555,7 @@ jx_adapter *jx_adapter_new(const jx_adapter_config *config, jx_error *err)
     snprintf(path, sizeof path, "%s/run", self->state_dir);
     if (make_private_dir(path, err) != 0)
         goto failed;
+    remove_stale_sockets(path);
     snprintf(path, sizeof path, "%s/adapter.db", self->state_dir);
     self->store = jx_adapter_store_new(path, err);
     if (self->store == NULL)
