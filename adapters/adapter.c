@@ -267,13 +267,14 @@ static void handle_receipt(jx_adapter *self, const uint8_t *bytes, size_t len,
         /* The recipient's own signature, not the gateway's word. One Ack
          * covers a batch, so the receipts of a batch share one check. */
         uint8_t ack_digest[32];
-        SHA256(receipt->ack_envelope.data, receipt->ack_envelope.len, ack_digest);
+        const ProtobufCBinaryData *ack_bytes = &checked.record->ack_envelope;
+        SHA256(ack_bytes->data, ack_bytes->len, ack_digest);
         bool valid;
         if (memcmp(ack_digest, self->last_ack_sha256, 32) == 0) {
             valid = strcmp(self->last_ack_signer, receipt->recipient) == 0;
         } else {
-            jx_opened *ack = jx_envelope_open(self->trust, receipt->ack_envelope.data,
-                                              receipt->ack_envelope.len, NULL, &err);
+            jx_opened *ack = jx_envelope_open(self->trust, ack_bytes->data, ack_bytes->len,
+                                              NULL, &err);
             valid = ack && strcmp(ack->type->name, "justx.v1.Ack") == 0 &&
                     strcmp(ack->signer->agency, receipt->recipient) == 0;
             if (valid) {

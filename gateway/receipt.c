@@ -66,7 +66,6 @@ int jx_receipt_build(jx_journal *journal, uint64_t index, const jx_receipt_check
     receipt.checkpoint.len = checkpoint->note_len;
     receipt.n_inclusion_proof = proof_count;
     receipt.inclusion_proof = proof_items;
-    receipt.ack_envelope = record->ack_envelope;
 
     *out_len = justx__v1__receipt__get_packed_size(&receipt);
     *out = malloc(*out_len ? *out_len : 1);

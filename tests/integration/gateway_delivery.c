@@ -109,8 +109,8 @@ static void check_delivered(gwt_env *env, jx_adapter *court, const char *id, con
     jx_error err;
     jx_trust *trust = jx_trust_new(gwt_pki(env, "ca.pem"), &err);
     GWT_CHECK(trust != NULL);
-    jx_opened *ack = jx_envelope_open(trust, checked.receipt->ack_envelope.data,
-                                      checked.receipt->ack_envelope.len, NULL, &err);
+    jx_opened *ack = jx_envelope_open(trust, checked.record->ack_envelope.data,
+                                      checked.record->ack_envelope.len, NULL, &err);
     GWT_CHECKF(ack != NULL, "the Ack in the DELIVERED receipt does not verify: %s", err.message);
     GWT_CHECK(strcmp(ack->signer->agency, recipient) == 0);
     GWT_CHECK(strcmp(ack->type->name, "justx.v1.Ack") == 0);
