@@ -5,7 +5,10 @@
  * journaled is exactly what was checked. Validation walks the tree in file
  * order and stops at the first problem, which it reports with the line of the
  * setting at fault; every group is checked for unknown names first, so a typo
- * is reported as a typo and not as the missing setting it hides.
+ * is reported as a typo and not as the missing setting it hides. That walk is
+ * proto/config_reader.h, shared with the adapter's loader; what is left here
+ * is the gateway's own: its settings, units in sentences, 64-bit literals,
+ * type patterns, agencies and routes.
  *
  * Type permissions are kept as bit sets over jx_registry_all(), which holds
  * fewer than 64 types; only document types are ever set (Ack and Receipt are
@@ -13,6 +16,7 @@
  */
 #include "config.h"
 
+#include "config_reader.h"
 #include "message_id.h"
 #include "registry.h"
 #include "routes.h"
@@ -25,7 +29,6 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,10 +77,7 @@ static const char *const route_names[] = {"name", "from", "type", "to", NULL};
 
 /* Where each name belongs, to say "it belongs in gateway.limits" when a
  * known setting is put in the wrong group. */
-static const struct {
-    const char *group;
-    const char *const *names;
-} all_groups[] = {
+static const jx_config_reader_group all_groups[] = {
     {"the top level", root_names},    {"gateway", gateway_names},
     {"gateway.tls", tls_names},       {"gateway.journal", journal_names},
     {"gateway.limits", limits_names}, {"an agency", agency_names},
@@ -85,235 +85,18 @@ static const struct {
 };
 
 typedef struct {
-    const char *path; /* as the caller named it */
+    jx_config_reader *reader;
     const char *text; /* the file's bytes, NUL-terminated */
-    char *dir;        /* absolute directory of the file */
-    jx_error *err;
     jx_gateway_config *cfg;
     const jx_message_type *types;
     size_t n_types;
 } loader;
 
-/* ---- errors ---- */
-
-static int vfail(loader *l, int line, const char *format, va_list args)
-{
-    char problem[JX_ERROR_MESSAGE_MAX];
-    vsnprintf(problem, sizeof problem, format, args);
-    if (line > 0)
-        return jx_error_set(l->err, JX_ERR_CONFIG, "%s:%d: %s", l->path, line, problem);
-    return jx_error_set(l->err, JX_ERR_CONFIG, "%s: %s", l->path, problem);
-}
-
-static int fail_at(loader *l, const config_setting_t *setting, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail_at(loader *l, const config_setting_t *setting, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    int line = setting ? (int)config_setting_source_line(setting) : 0;
-    vfail(l, line, format, args);
-    va_end(args);
-    return -1;
-}
-
-static int fail_line(loader *l, int line, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail_line(loader *l, int line, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    vfail(l, line, format, args);
-    va_end(args);
-    return -1;
-}
-
-static int out_of_memory(loader *l)
-{
-    return jx_error_set(l->err, JX_ERR_SYSTEM, "%s: out of memory while loading the configuration",
-                        l->path);
-}
-
-static const char *type_words(int type)
-{
-    switch (type) {
-    case CONFIG_TYPE_GROUP:
-        return "a group { ... }";
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        return "an integer";
-    case CONFIG_TYPE_FLOAT:
-        return "a floating-point number";
-    case CONFIG_TYPE_STRING:
-        return "a string";
-    case CONFIG_TYPE_BOOL:
-        return "a boolean";
-    case CONFIG_TYPE_ARRAY:
-        return "an array [ ... ]";
-    case CONFIG_TYPE_LIST:
-        return "a list ( ... )";
-    default:
-        return "an unknown kind of value";
-    }
-}
-
 /* ---- small helpers ---- */
-
-static char *copy_string(loader *l, const char *text)
-{
-    char *copy = strdup(text);
-    if (copy == NULL)
-        out_of_memory(l);
-    return copy;
-}
 
 static bool has_glob(const char *text)
 {
     return strpbrk(text, "*?[") != NULL;
-}
-
-/* Edit distance counting a swap of neighbours as one edit (optimal string
- * alignment), since "sned" for "send" is a typo like any other. Names are
- * short; longer ones are never "close". */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return SIZE_MAX;
-    size_t before[64], previous[64], row[64];
-    for (size_t j = 0; j <= lb; j++)
-        previous[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cost = (a[i - 1] == b[j - 1]) ? 0 : 1;
-            size_t best = previous[j - 1] + cost;
-            if (previous[j] + 1 < best)
-                best = previous[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                before[j - 2] + 1 < best)
-                best = before[j - 2] + 1;
-            row[j] = best;
-        }
-        memcpy(before, previous, sizeof before);
-        memcpy(previous, row, sizeof previous);
-    }
-    return previous[lb];
-}
-
-/* The closest candidate within a distance that still looks like a typo. */
-static const char *closest(const char *word, const char *const *candidates, size_t n)
-{
-    const char *best = NULL;
-    size_t best_distance = SIZE_MAX;
-    size_t limit = strlen(word) <= 4 ? 1 : (strlen(word) <= 8 ? 2 : 3);
-    for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(word, candidates[i]);
-        if (d < best_distance) {
-            best_distance = d;
-            best = candidates[i];
-        }
-    }
-    return best_distance <= limit ? best : NULL;
-}
-
-static size_t count_names(const char *const *names)
-{
-    size_t n = 0;
-    while (names[n])
-        n++;
-    return n;
-}
-
-/* Every member of group must be one of names. */
-static int check_members(loader *l, const config_setting_t *group, const char *where,
-                         const char *const *names)
-{
-    int n = config_setting_length(group);
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *member = config_setting_get_elem(group, (unsigned)i);
-        const char *name = config_setting_name(member);
-        if (name == NULL)
-            continue;
-        bool known = false;
-        for (const char *const *k = names; *k; k++)
-            if (strcmp(*k, name) == 0)
-                known = true;
-        if (known)
-            continue;
-        const char *suggestion = closest(name, names, count_names(names));
-        if (suggestion)
-            return fail_at(l, member, "unknown setting '%s' in %s (did you mean '%s'?)", name,
-                           where, suggestion);
-        for (size_t g = 0; g < sizeof all_groups / sizeof all_groups[0]; g++)
-            for (const char *const *k = all_groups[g].names; *k; k++)
-                if (strcmp(*k, name) == 0 && all_groups[g].names != names)
-                    return fail_at(l, member, "unknown setting '%s' in %s (it belongs in %s)", name,
-                                   where, all_groups[g].group);
-        char known_list[256] = "";
-        for (const char *const *k = names; *k; k++) {
-            if (k != names)
-                strncat(known_list, ", ", sizeof known_list - strlen(known_list) - 1);
-            strncat(known_list, *k, sizeof known_list - strlen(known_list) - 1);
-        }
-        return fail_at(l, member, "unknown setting '%s' in %s (known settings: %s)", name, where,
-                       known_list);
-    }
-    return 0;
-}
-
-/* Optional group: *out NULL when absent. */
-static int get_group(loader *l, const config_setting_t *parent, const char *where, const char *name,
-                     bool required, config_setting_t **out)
-{
-    *out = config_setting_get_member(parent, name);
-    if (*out == NULL) {
-        if (required)
-            return fail_at(l, parent, "missing required group '%s' in %s", name, where);
-        return 0;
-    }
-    if (config_setting_type(*out) != CONFIG_TYPE_GROUP)
-        return fail_at(l, *out, "'%s' in %s must be a group { ... }, not %s", name, where,
-                       type_words(config_setting_type(*out)));
-    return 0;
-}
-
-/* Checks that the string is printable text without control characters. */
-static int check_text(loader *l, const config_setting_t *setting, const char *name,
-                      const char *where, const char *text, size_t max)
-{
-    if (text[0] == '\0')
-        return fail_at(l, setting, "'%s' in %s must not be empty", name, where);
-    if (strlen(text) > max)
-        return fail_at(l, setting, "'%s' in %s is longer than %zu characters", name, where, max);
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return fail_at(l, setting, "'%s' in %s contains a control character", name, where);
-    return 0;
-}
-
-/* A string setting; *out stays NULL when optional and absent. */
-static int get_string(loader *l, const config_setting_t *group, const char *where, const char *name,
-                      bool required, char **out, const config_setting_t **where_found)
-{
-    const config_setting_t *setting = config_setting_get_member(group, name);
-    if (where_found)
-        *where_found = setting;
-    if (setting == NULL) {
-        if (required)
-            return fail_at(l, group, "missing required setting '%s' in %s", name, where);
-        return 0;
-    }
-    if (config_setting_type(setting) != CONFIG_TYPE_STRING)
-        return fail_at(l, setting, "'%s' in %s must be a string (in double quotes), not %s", name,
-                       where, type_words(config_setting_type(setting)));
-    const char *text = config_setting_get_string(setting);
-    if (check_text(l, setting, name, where, text, 1024) < 0)
-        return -1;
-    *out = copy_string(l, text);
-    return *out ? 0 : -1;
 }
 
 typedef enum { UNIT_COUNT, UNIT_BYTES, UNIT_MS } value_unit;
@@ -395,31 +178,31 @@ static int literal_integer(const loader *l, const config_setting_t *setting, con
 }
 
 /* An integer setting with a default and a range; group may be NULL (an
- * optional group that is absent): then the default. */
+ * optional group that is absent): then the default. Unlike the shared
+ * reader's, values above 2^31 are read from the literal and sentences give
+ * the unit. */
 static int get_integer(loader *l, const config_setting_t *group, const char *where,
                        const char *name, int64_t fallback, int64_t min, int64_t max,
                        value_unit unit, int64_t *out)
 {
+    const config_setting_t *setting = NULL;
+    int64_t value = fallback;
     *out = fallback;
-    if (group == NULL)
-        return 0;
-    const config_setting_t *setting = config_setting_get_member(group, name);
+    if (jx_config_reader_find_integer(l->reader, group, where, name, &setting, &value) < 0)
+        return -1;
     if (setting == NULL)
         return 0;
-    int type = config_setting_type(setting);
-    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-        return fail_at(l, setting, "'%s' in %s must be an integer, not %s", name, where,
-                       type_words(type));
-    int64_t value = (int64_t)config_setting_get_int64(setting);
     if (literal_integer(l, setting, name, &value) < 0)
-        return fail_at(l, setting, "'%s' in %s is too large for a 64-bit integer", name, where);
+        return jx_config_reader_fail_at(
+            l->reader, setting, "'%s' in %s is too large for a 64-bit integer", name, where);
     if (value < min || value > max) {
         char v[64], lo[64], hi[64];
         describe(v, sizeof v, value, unit);
         describe(lo, sizeof lo, min, unit);
         describe(hi, sizeof hi, max, unit);
-        return fail_at(l, setting, "'%s' in %s is %s; it must be between %s and %s", name, where, v,
-                       lo, hi);
+        return jx_config_reader_fail_at(l->reader, setting,
+                                        "'%s' in %s is %s; it must be between %s and %s", name,
+                                        where, v, lo, hi);
     }
     *out = value;
     return 0;
@@ -432,112 +215,6 @@ static int get_int(loader *l, const config_setting_t *group, const char *where, 
     if (get_integer(l, group, where, name, fallback, min, max, UNIT_COUNT, &value) < 0)
         return -1;
     *out = (int)value;
-    return 0;
-}
-
-static void free_strings(char **list, size_t n)
-{
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(list[i]);
-    free(list);
-}
-
-/* A list or array of non-empty strings. Absent: empty unless required. */
-static int get_string_list(loader *l, const config_setting_t *group, const char *where,
-                           const char *name, bool required, bool allow_empty, char ***out,
-                           size_t *n_out, const config_setting_t **where_found)
-{
-    *out = NULL;
-    *n_out = 0;
-    const config_setting_t *setting = config_setting_get_member(group, name);
-    if (where_found)
-        *where_found = setting;
-    if (setting == NULL) {
-        if (required)
-            return fail_at(l, group, "missing required setting '%s' in %s", name, where);
-        return 0;
-    }
-    int type = config_setting_type(setting);
-    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-        return fail_at(l, setting,
-                       "'%s' in %s must be a list of strings, e.g. [ \"a\", \"b\" ], not %s", name,
-                       where, type_words(type));
-    int n = config_setting_length(setting);
-    if (n == 0 && !allow_empty)
-        return fail_at(l, setting, "'%s' in %s must not be empty", name, where);
-    char **list = calloc((size_t)n + 1, sizeof *list);
-    if (list == NULL)
-        return out_of_memory(l);
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *element = config_setting_get_elem(setting, (unsigned)i);
-        if (config_setting_type(element) != CONFIG_TYPE_STRING) {
-            fail_at(l, element, "element %d of '%s' in %s must be a string, not %s", i + 1, name,
-                    where, type_words(config_setting_type(element)));
-            goto failed;
-        }
-        const char *text = config_setting_get_string(element);
-        if (check_text(l, element, name, where, text, 1024) < 0)
-            goto failed;
-        list[i] = copy_string(l, text);
-        if (list[i] == NULL)
-            goto failed;
-    }
-    *out = list;
-    *n_out = (size_t)n;
-    return 0;
-failed:
-    free_strings(list, (size_t)n);
-    return -1;
-}
-
-/* Relative paths are relative to the configuration file's directory. */
-static char *resolve_path(loader *l, const char *path)
-{
-    if (path[0] == '/')
-        return copy_string(l, path);
-    while (path[0] == '.' && path[1] == '/')
-        path += 2;
-    if (strcmp(path, ".") == 0 || path[0] == '\0')
-        return copy_string(l, l->dir);
-    size_t size = strlen(l->dir) + 1 + strlen(path) + 1;
-    char *joined = malloc(size);
-    if (joined == NULL) {
-        out_of_memory(l);
-        return NULL;
-    }
-    snprintf(joined, size, "%s/%s", l->dir, path);
-    return joined;
-}
-
-static int get_path(loader *l, const config_setting_t *group, const char *where, const char *name,
-                    char **out, int *line)
-{
-    char *raw = NULL;
-    const config_setting_t *setting = NULL;
-    if (get_string(l, group, where, name, true, &raw, &setting) < 0)
-        return -1;
-    *line = (int)config_setting_source_line(setting);
-    *out = resolve_path(l, raw);
-    free(raw);
-    return *out ? 0 : -1;
-}
-
-static int get_path_list(loader *l, const config_setting_t *group, const char *where,
-                         const char *name, bool required, char ***out, size_t *n, int *line)
-{
-    const config_setting_t *setting = NULL;
-    if (get_string_list(l, group, where, name, required, !required, out, n, &setting) < 0)
-        return -1;
-    *line = setting ? (int)config_setting_source_line(setting) : 0;
-    for (size_t i = 0; i < *n; i++) {
-        char *resolved = resolve_path(l, (*out)[i]);
-        if (resolved == NULL)
-            return -1;
-        free((*out)[i]);
-        (*out)[i] = resolved;
-    }
     return 0;
 }
 
@@ -557,7 +234,7 @@ static int type_bits(loader *l, const config_setting_t *setting, const char *tex
             for (size_t i = 0; i < l->n_types; i++)
                 if (l->types[i].is_document)
                     names[n++] = l->types[i].name;
-            const char *suggestion = closest(text, names, n);
+            const char *suggestion = jx_config_reader_closest(text, names, n);
             if (suggestion == NULL)
                 for (size_t i = 0; i < n; i++) {
                     const char *dot = strrchr(names[i], '.');
@@ -565,18 +242,21 @@ static int type_bits(loader *l, const config_setting_t *setting, const char *tex
                         suggestion = names[i];
                 }
             if (suggestion)
-                return fail_at(l, setting, "unknown message type '%s' in %s (did you mean '%s'?)",
-                               text, what, suggestion);
-            return fail_at(l, setting,
-                           "unknown message type '%s' in %s (types are full names such as "
-                           "'justx.v1.SentenceOrder', or patterns such as 'justx.v1.*')",
-                           text, what);
+                return jx_config_reader_fail_at(
+                    l->reader, setting, "unknown message type '%s' in %s (did you mean '%s'?)",
+                    text, what, suggestion);
+            return jx_config_reader_fail_at(
+                l->reader, setting,
+                "unknown message type '%s' in %s (types are full names such as "
+                "'justx.v1.SentenceOrder', or patterns such as 'justx.v1.*')",
+                text, what);
         }
         if (!found->is_document)
-            return fail_at(l, setting,
-                           "'%s' in %s is a protocol type, not a document: the gateway does not "
-                           "route it",
-                           text, what);
+            return jx_config_reader_fail_at(
+                l->reader, setting,
+                "'%s' in %s is a protocol type, not a document: the gateway does not "
+                "route it",
+                text, what);
         *bits = UINT64_C(1) << (size_t)(found - l->types);
         return 0;
     }
@@ -584,7 +264,8 @@ static int type_bits(loader *l, const config_setting_t *setting, const char *tex
         if (l->types[i].is_document && fnmatch(text, l->types[i].name, 0) == 0)
             *bits |= UINT64_C(1) << i;
     if (*bits == 0)
-        return fail_at(l, setting, "type pattern '%s' in %s matches no document type", text, what);
+        return jx_config_reader_fail_at(
+            l->reader, setting, "type pattern '%s' in %s matches no document type", text, what);
     return 0;
 }
 
@@ -631,42 +312,45 @@ static int parse_listen(loader *l, const config_setting_t *setting, const char *
     if (text[0] == '[') {
         const char *close = strchr(text, ']');
         if (close == NULL || close[1] != ':')
-            return fail_at(l, setting,
-                           "'listen' in gateway is '%s'; write an IPv6 address as [address]:port",
-                           text);
+            return jx_config_reader_fail_at(
+                l->reader, setting,
+                "'listen' in gateway is '%s'; write an IPv6 address as [address]:port", text);
         host_start = text + 1;
         host_end = close;
         port_text = close + 2;
     } else {
         const char *colon = strrchr(text, ':');
         if (colon == NULL)
-            return fail_at(l, setting,
-                           "'listen' in gateway is '%s'; it must be host:port, e.g. "
-                           "127.0.0.1:7443",
-                           text);
+            return jx_config_reader_fail_at(
+                l->reader, setting,
+                "'listen' in gateway is '%s'; it must be host:port, e.g. "
+                "127.0.0.1:7443",
+                text);
         if (memchr(text, ':', (size_t)(colon - text)) != NULL)
-            return fail_at(l, setting,
-                           "'listen' in gateway is '%s'; write an IPv6 address as [address]:port",
-                           text);
+            return jx_config_reader_fail_at(
+                l->reader, setting,
+                "'listen' in gateway is '%s'; write an IPv6 address as [address]:port", text);
         host_end = colon;
         port_text = colon + 1;
     }
     if (host_end == host_start)
-        return fail_at(l, setting, "'listen' in gateway is '%s'; the host is missing", text);
+        return jx_config_reader_fail_at(l->reader, setting,
+                                        "'listen' in gateway is '%s'; the host is missing", text);
     for (const char *p = host_start; p < host_end; p++)
         if (*p == ' ' || *p == '/' || *p == '[' || *p == ']')
-            return fail_at(l, setting, "'listen' in gateway is '%s'; the host is not valid", text);
+            return jx_config_reader_fail_at(
+                l->reader, setting, "'listen' in gateway is '%s'; the host is not valid", text);
     char *end = NULL;
     errno = 0;
     long port = strtol(port_text, &end, 10);
     if (port_text[0] < '0' || port_text[0] > '9' || *end != '\0' || errno || port < 0 ||
         port > 65535)
-        return fail_at(l, setting,
-                       "'listen' in gateway is '%s'; the port must be a number from 0 to 65535",
-                       text);
+        return jx_config_reader_fail_at(
+            l->reader, setting,
+            "'listen' in gateway is '%s'; the port must be a number from 0 to 65535", text);
     cfg->listen_host = strndup(host_start, (size_t)(host_end - host_start));
     if (cfg->listen_host == NULL)
-        return out_of_memory(l);
+        return jx_config_reader_out_of_memory(l->reader);
     cfg->listen_port = (uint16_t)port;
     return 0;
 }
@@ -676,11 +360,12 @@ static int parse_listen(loader *l, const config_setting_t *setting, const char *
 static int check_gateway_id(loader *l, const config_setting_t *setting, const char *id)
 {
     if (strlen(id) >= 256)
-        return fail_at(l, setting, "'id' in gateway is longer than 255 characters");
+        return jx_config_reader_fail_at(l->reader, setting,
+                                        "'id' in gateway is longer than 255 characters");
     for (const char *p = id; *p; p++)
         if (*p <= ' ' || *p == '+' || *p > '~')
-            return fail_at(
-                l, setting,
+            return jx_config_reader_fail_at(
+                l->reader, setting,
                 "'id' in gateway is '%s'; it names the gateway in signed checkpoints and "
                 "may hold no spaces, '+' or non-ASCII characters",
                 id);
@@ -691,23 +376,26 @@ static int parse_tls(loader *l, const config_setting_t *gateway)
 {
     jx_gateway_config *cfg = l->cfg;
     config_setting_t *tls;
-    if (get_group(l, gateway, "gateway", "tls", true, &tls) < 0)
+    if (jx_config_reader_get_group(l->reader, gateway, "gateway", "tls", true, &tls) < 0)
         return -1;
-    if (check_members(l, tls, "gateway.tls", tls_names) < 0)
+    if (jx_config_reader_check_members(l->reader, tls, "gateway.tls", tls_names) < 0)
         return -1;
     const char *where = "gateway.tls";
-    if (get_path(l, tls, where, "certificate", &cfg->tls.certificate, &cfg->lines.certificate) <
-            0 ||
-        get_path(l, tls, where, "key", &cfg->tls.key, &cfg->lines.key) < 0 ||
-        get_path_list(l, tls, where, "trust_anchors", true, &cfg->tls.trust_anchors,
-                      &cfg->tls.n_trust_anchors, &cfg->lines.trust_anchors) < 0 ||
-        get_path_list(l, tls, where, "crls", false, &cfg->tls.crls, &cfg->tls.n_crls,
-                      &cfg->lines.crls) < 0)
+    if (jx_config_reader_get_path(l->reader, tls, where, "certificate", true, &cfg->tls.certificate,
+                                  &cfg->lines.certificate) < 0 ||
+        jx_config_reader_get_path(l->reader, tls, where, "key", true, &cfg->tls.key,
+                                  &cfg->lines.key) < 0 ||
+        jx_config_reader_get_path_list(l->reader, tls, where, "trust_anchors", true,
+                                       &cfg->tls.trust_anchors, &cfg->tls.n_trust_anchors,
+                                       &cfg->lines.trust_anchors) < 0 ||
+        jx_config_reader_get_path_list(l->reader, tls, where, "crls", false, &cfg->tls.crls,
+                                       &cfg->tls.n_crls, &cfg->lines.crls) < 0)
         return -1;
 
     char *version = NULL;
     const config_setting_t *version_setting = NULL;
-    if (get_string(l, tls, where, "min_version", false, &version, &version_setting) < 0)
+    if (jx_config_reader_get_string(l->reader, tls, where, "min_version", false, &version,
+                                    &version_setting) < 0)
         return -1;
     cfg->tls.min_version = TLS1_3_VERSION;
     if (version) {
@@ -719,8 +407,9 @@ static int parse_tls(loader *l, const config_setting_t *gateway)
         else
             ok = false;
         if (!ok) {
-            fail_at(l, version_setting,
-                    "'min_version' in gateway.tls is '%s'; it must be \"1.3\" or \"1.2\"", version);
+            jx_config_reader_fail_at(
+                l->reader, version_setting,
+                "'min_version' in gateway.tls is '%s'; it must be \"1.3\" or \"1.2\"", version);
             free(version);
             return -1;
         }
@@ -733,10 +422,11 @@ static int parse_tls(loader *l, const config_setting_t *gateway)
                 &cfg->tls.max_connections_per_agency) < 0)
         return -1;
     if (cfg->tls.max_connections_per_agency > cfg->tls.max_connections)
-        return fail_at(l, config_setting_get_member(tls, "max_connections_per_agency"),
-                       "'max_connections_per_agency' in gateway.tls (%d) is more than "
-                       "'max_connections' (%d)",
-                       cfg->tls.max_connections_per_agency, cfg->tls.max_connections);
+        return jx_config_reader_fail_at(
+            l->reader, config_setting_get_member(tls, "max_connections_per_agency"),
+            "'max_connections_per_agency' in gateway.tls (%d) is more than "
+            "'max_connections' (%d)",
+            cfg->tls.max_connections_per_agency, cfg->tls.max_connections);
     return 0;
 }
 
@@ -744,9 +434,10 @@ static int parse_journal(loader *l, const config_setting_t *gateway)
 {
     jx_gateway_config *cfg = l->cfg;
     config_setting_t *journal;
-    if (get_group(l, gateway, "gateway", "journal", false, &journal) < 0)
+    if (jx_config_reader_get_group(l->reader, gateway, "gateway", "journal", false, &journal) < 0)
         return -1;
-    if (journal && check_members(l, journal, "gateway.journal", journal_names) < 0)
+    if (journal &&
+        jx_config_reader_check_members(l->reader, journal, "gateway.journal", journal_names) < 0)
         return -1;
     const char *where = "gateway.journal";
     if (get_integer(l, journal, where, "checkpoint_every_records", 1000, 1, 1000000, UNIT_COUNT,
@@ -763,9 +454,10 @@ static int parse_limits(loader *l, const config_setting_t *gateway)
 {
     jx_gateway_config *cfg = l->cfg;
     config_setting_t *limits;
-    if (get_group(l, gateway, "gateway", "limits", false, &limits) < 0)
+    if (jx_config_reader_get_group(l->reader, gateway, "gateway", "limits", false, &limits) < 0)
         return -1;
-    if (limits && check_members(l, limits, "gateway.limits", limits_names) < 0)
+    if (limits &&
+        jx_config_reader_check_members(l->reader, limits, "gateway.limits", limits_names) < 0)
         return -1;
     const char *where = "gateway.limits";
     if (get_integer(l, limits, where, "max_message_bytes", 4 * MIB, KIB, 64 * MIB, UNIT_BYTES,
@@ -793,18 +485,19 @@ static int parse_limits(loader *l, const config_setting_t *gateway)
         char d[64], m[64];
         describe(d, sizeof d, cfg->limits.default_ttl_ms, UNIT_MS);
         describe(m, sizeof m, cfg->limits.max_ttl_ms, UNIT_MS);
-        return fail_at(
-            l, at, "'default_ttl_ms' in gateway.limits is %s, more than 'max_ttl_ms', %s", d, m);
+        return jx_config_reader_fail_at(
+            l->reader, at, "'default_ttl_ms' in gateway.limits is %s, more than 'max_ttl_ms', %s",
+            d, m);
     }
     if (cfg->limits.retry_initial_ms > cfg->limits.retry_max_ms) {
         const config_setting_t *at = config_setting_get_member(limits, "retry_initial_ms");
         if (at == NULL)
             at = config_setting_get_member(limits, "retry_max_ms");
-        return fail_at(l, at,
-                       "'retry_initial_ms' in gateway.limits (%lld) is more than 'retry_max_ms' "
-                       "(%lld)",
-                       (long long)cfg->limits.retry_initial_ms,
-                       (long long)cfg->limits.retry_max_ms);
+        return jx_config_reader_fail_at(
+            l->reader, at,
+            "'retry_initial_ms' in gateway.limits (%lld) is more than 'retry_max_ms' "
+            "(%lld)",
+            (long long)cfg->limits.retry_initial_ms, (long long)cfg->limits.retry_max_ms);
     }
     return 0;
 }
@@ -822,27 +515,31 @@ static int parse_gateway(loader *l, const config_setting_t *root)
 {
     jx_gateway_config *cfg = l->cfg;
     config_setting_t *gateway;
-    if (get_group(l, root, "the file", "gateway", true, &gateway) < 0)
+    if (jx_config_reader_get_group(l->reader, root, "the file", "gateway", true, &gateway) < 0)
         return -1;
-    if (check_members(l, gateway, "gateway", gateway_names) < 0)
+    if (jx_config_reader_check_members(l->reader, gateway, "gateway", gateway_names) < 0)
         return -1;
 
     const config_setting_t *setting = NULL;
-    if (get_string(l, gateway, "gateway", "id", false, &cfg->id, &setting) < 0)
+    if (jx_config_reader_get_string(l->reader, gateway, "gateway", "id", false, &cfg->id,
+                                    &setting) < 0)
         return -1;
-    if (cfg->id == NULL && (cfg->id = copy_string(l, "justx/gateway")) == NULL)
+    if (cfg->id == NULL && (cfg->id = jx_config_reader_copy(l->reader, "justx/gateway")) == NULL)
         return -1;
     if (setting && check_gateway_id(l, setting, cfg->id) < 0)
         return -1;
 
-    if (get_string(l, gateway, "gateway", "listen", true, &cfg->listen, &setting) < 0 ||
+    if (jx_config_reader_get_string(l->reader, gateway, "gateway", "listen", true, &cfg->listen,
+                                    &setting) < 0 ||
         parse_listen(l, setting, cfg->listen) < 0)
         return -1;
-    if (get_path(l, gateway, "gateway", "state_dir", &cfg->state_dir, &cfg->lines.state_dir) < 0)
+    if (jx_config_reader_get_path(l->reader, gateway, "gateway", "state_dir", true, &cfg->state_dir,
+                                  &cfg->lines.state_dir) < 0)
         return -1;
 
     char *level = NULL;
-    if (get_string(l, gateway, "gateway", "log_level", false, &level, &setting) < 0)
+    if (jx_config_reader_get_string(l->reader, gateway, "gateway", "log_level", false, &level,
+                                    &setting) < 0)
         return -1;
     cfg->log_level = JX_GATEWAY_LOG_INFO;
     if (level) {
@@ -851,10 +548,11 @@ static int parse_gateway(loader *l, const config_setting_t *root)
             if (strcmp(level, level_names[i]) == 0)
                 break;
         if (i == sizeof level_names / sizeof level_names[0]) {
-            fail_at(l, setting,
-                    "'log_level' in gateway is '%s'; it must be \"debug\", \"info\", \"warning\" "
-                    "or \"error\"",
-                    level);
+            jx_config_reader_fail_at(
+                l->reader, setting,
+                "'log_level' in gateway is '%s'; it must be \"debug\", \"info\", \"warning\" "
+                "or \"error\"",
+                level);
             free(level);
             return -1;
         }
@@ -905,7 +603,7 @@ static const char *closest_agency(const jx_gateway_config *cfg, const char *id)
     const char *best = NULL;
     size_t best_distance = SIZE_MAX;
     for (size_t i = 0; i < cfg->n_agencies; i++) {
-        size_t d = edit_distance(id, cfg->agencies[i].id);
+        size_t d = jx_config_reader_edit_distance(id, cfg->agencies[i].id);
         if (d < best_distance) {
             best_distance = d;
             best = cfg->agencies[i].id;
@@ -923,37 +621,44 @@ static int parse_agency(loader *l, const config_setting_t *element, size_t index
     char where[128];
     snprintf(where, sizeof where, "agency #%zu", index + 1);
     if (config_setting_type(element) != CONFIG_TYPE_GROUP)
-        return fail_at(l, element, "%s must be a group { id = ...; ... }, not %s", where,
-                       type_words(config_setting_type(element)));
-    if (check_members(l, element, where, agency_names) < 0)
+        return jx_config_reader_fail_at(l->reader, element,
+                                        "%s must be a group { id = ...; ... }, not %s", where,
+                                        jx_config_reader_type_words(config_setting_type(element)));
+    if (jx_config_reader_check_members(l->reader, element, where, agency_names) < 0)
         return -1;
 
     const config_setting_t *id_setting = NULL;
-    if (get_string(l, element, where, "id", true, &agency->id, &id_setting) < 0)
+    if (jx_config_reader_get_string(l->reader, element, where, "id", true, &agency->id,
+                                    &id_setting) < 0)
         return -1;
     if (!jx_agency_id_is_valid(agency->id))
-        return fail_at(l, id_setting,
-                       "agency id '%s' is not valid: it must be 1 to 64 characters of A-Z, 0-9 "
-                       "and '-'",
-                       agency->id);
+        return jx_config_reader_fail_at(
+            l->reader, id_setting,
+            "agency id '%s' is not valid: it must be 1 to 64 characters of A-Z, 0-9 "
+            "and '-'",
+            agency->id);
     snprintf(where, sizeof where, "agency %s", agency->id);
     for (size_t i = 0; i < index; i++)
         if (strcmp(cfg->agencies[i].id, agency->id) == 0)
-            return fail_at(l, id_setting, "agency %s is defined twice (first on line %d)",
-                           agency->id, cfg->agencies[i].line);
+            return jx_config_reader_fail_at(l->reader, id_setting,
+                                            "agency %s is defined twice (first on line %d)",
+                                            agency->id, cfg->agencies[i].line);
 
     const config_setting_t *name_setting = NULL;
-    if (get_string(l, element, where, "name", false, &agency->name, &name_setting) < 0)
+    if (jx_config_reader_get_string(l->reader, element, where, "name", false, &agency->name,
+                                    &name_setting) < 0)
         return -1;
     if (name_setting && strlen(agency->name) > 200)
-        return fail_at(l, name_setting, "'name' of %s is longer than 200 characters", where);
-    if (agency->name == NULL && (agency->name = copy_string(l, agency->id)) == NULL)
+        return jx_config_reader_fail_at(l->reader, name_setting,
+                                        "'name' of %s is longer than 200 characters", where);
+    if (agency->name == NULL &&
+        (agency->name = jx_config_reader_copy(l->reader, agency->id)) == NULL)
         return -1;
 
-    if (get_string_list(l, element, where, "send", false, true, &agency->send, &agency->n_send,
-                        NULL) < 0 ||
-        get_string_list(l, element, where, "receive", false, true, &agency->receive,
-                        &agency->n_receive, NULL) < 0)
+    if (jx_config_reader_get_string_list(l->reader, element, where, "send", false, &agency->send,
+                                         &agency->n_send, NULL) < 0 ||
+        jx_config_reader_get_string_list(l->reader, element, where, "receive", false,
+                                         &agency->receive, &agency->n_receive, NULL) < 0)
         return -1;
     if (list_type_bits(l, element, "send", where, &agency->send_types) < 0 ||
         list_type_bits(l, element, "receive", where, &agency->receive_types) < 0)
@@ -969,17 +674,20 @@ static int parse_agencies(loader *l, const config_setting_t *root)
     jx_gateway_config *cfg = l->cfg;
     const config_setting_t *agencies = config_setting_get_member(root, "agencies");
     if (agencies == NULL)
-        return fail_line(l, 0, "missing required setting 'agencies' (a list of agencies)");
+        return jx_config_reader_fail_line(
+            l->reader, 0, "missing required setting 'agencies' (a list of agencies)");
     if (config_setting_type(agencies) != CONFIG_TYPE_LIST)
-        return fail_at(l, agencies, "'agencies' must be a list ( { ... }, { ... } ), not %s",
-                       type_words(config_setting_type(agencies)));
+        return jx_config_reader_fail_at(l->reader, agencies,
+                                        "'agencies' must be a list ( { ... }, { ... } ), not %s",
+                                        jx_config_reader_type_words(config_setting_type(agencies)));
     int n = config_setting_length(agencies);
     if (n == 0)
-        return fail_at(l, agencies, "'agencies' is empty; define at least one agency");
+        return jx_config_reader_fail_at(l->reader, agencies,
+                                        "'agencies' is empty; define at least one agency");
     cfg->agencies = calloc((size_t)n, sizeof *cfg->agencies);
     cfg->agency_order = calloc((size_t)n, sizeof *cfg->agency_order);
     if (cfg->agencies == NULL || cfg->agency_order == NULL)
-        return out_of_memory(l);
+        return jx_config_reader_out_of_memory(l->reader);
     for (int i = 0; i < n; i++) {
         cfg->n_agencies = (size_t)i + 1;
         if (parse_agency(l, config_setting_get_elem(agencies, (unsigned)i), (size_t)i) < 0)
@@ -1023,17 +731,18 @@ static int check_route_permissions(loader *l, const config_setting_t *element,
             const jx_agency_config *sender = &cfg->agencies[senders[0]];
             type_list(l, sender->send_types, types, sizeof types);
             if (exact_type)
-                return fail_at(l, at,
-                               "%s: %s may not send %s (its 'send' list on line %d allows %s)",
-                               route->label, sender->id, route->type, sender->line, types);
-            return fail_at(l, at,
-                           "%s: %s may send no type matching '%s' (its 'send' list on line %d "
-                           "allows %s)",
-                           route->label, sender->id, route->type, sender->line, types);
+                return jx_config_reader_fail_at(
+                    l->reader, at, "%s: %s may not send %s (its 'send' list on line %d allows %s)",
+                    route->label, sender->id, route->type, sender->line, types);
+            return jx_config_reader_fail_at(
+                l->reader, at,
+                "%s: %s may send no type matching '%s' (its 'send' list on line %d "
+                "allows %s)",
+                route->label, sender->id, route->type, sender->line, types);
         }
-        return fail_at(l, at, "%s carries nothing: no agency matching '%s' may send %s%s",
-                       route->label, route->from, exact_type ? "" : "a type matching ",
-                       route->type);
+        return jx_config_reader_fail_at(
+            l->reader, at, "%s carries nothing: no agency matching '%s' may send %s%s",
+            route->label, route->from, exact_type ? "" : "a type matching ", route->type);
     }
 
     const config_setting_t *to = config_setting_get_member(element, "to");
@@ -1041,21 +750,24 @@ static int check_route_permissions(loader *l, const config_setting_t *element,
         const jx_agency_config *recipient = &cfg->agencies[route->to_agency[k]];
         const config_setting_t *at = config_setting_get_elem(to, (unsigned)k);
         if (exact_from && strcmp(recipient->id, route->from) == 0)
-            return fail_at(l, at, "%s sends %s's messages back to %s itself", route->label,
-                           route->from, route->from);
+            return jx_config_reader_fail_at(l->reader, at,
+                                            "%s sends %s's messages back to %s itself",
+                                            route->label, route->from, route->from);
         if ((recipient->receive_types & carried) == 0) {
             type_list(l, recipient->receive_types, types, sizeof types);
             if (exact_type)
-                return fail_at(l, at,
-                               "%s: recipient %s may not receive %s (its 'receive' list on line "
-                               "%d allows %s)",
-                               route->label, recipient->id, route->type, recipient->line, types);
+                return jx_config_reader_fail_at(
+                    l->reader, at,
+                    "%s: recipient %s may not receive %s (its 'receive' list on line "
+                    "%d allows %s)",
+                    route->label, recipient->id, route->type, recipient->line, types);
             char carried_list[512];
             type_list(l, carried, carried_list, sizeof carried_list);
-            return fail_at(l, at,
-                           "%s: recipient %s may receive none of the types this route carries "
-                           "(%s); its 'receive' list on line %d allows %s",
-                           route->label, recipient->id, carried_list, recipient->line, types);
+            return jx_config_reader_fail_at(
+                l->reader, at,
+                "%s: recipient %s may receive none of the types this route carries "
+                "(%s); its 'receive' list on line %d allows %s",
+                route->label, recipient->id, carried_list, recipient->line, types);
         }
     }
     return 0;
@@ -1070,45 +782,54 @@ static int parse_route(loader *l, const config_setting_t *element, size_t index,
     char where[300];
     snprintf(where, sizeof where, "route #%zu", index + 1);
     if (config_setting_type(element) != CONFIG_TYPE_GROUP)
-        return fail_at(l, element, "%s must be a group { from = ...; ... }, not %s", where,
-                       type_words(config_setting_type(element)));
-    if (check_members(l, element, where, route_names) < 0)
+        return jx_config_reader_fail_at(l->reader, element,
+                                        "%s must be a group { from = ...; ... }, not %s", where,
+                                        jx_config_reader_type_words(config_setting_type(element)));
+    if (jx_config_reader_check_members(l->reader, element, where, route_names) < 0)
         return -1;
 
     const config_setting_t *setting = NULL;
-    if (get_string(l, element, where, "name", false, &route->name, &setting) < 0)
+    if (jx_config_reader_get_string(l->reader, element, where, "name", false, &route->name,
+                                    &setting) < 0)
         return -1;
     if (route->name) {
         if (strlen(route->name) > 100)
-            return fail_at(l, setting, "'name' of %s is longer than 100 characters", where);
+            return jx_config_reader_fail_at(l->reader, setting,
+                                            "'name' of %s is longer than 100 characters", where);
         for (size_t i = 0; i < index; i++)
             if (cfg->routes[i].name && strcmp(cfg->routes[i].name, route->name) == 0)
-                return fail_at(l, setting, "two routes are named '%s' (the first on line %d)",
-                               route->name, cfg->routes[i].line);
+                return jx_config_reader_fail_at(l->reader, setting,
+                                                "two routes are named '%s' (the first on line %d)",
+                                                route->name, cfg->routes[i].line);
         snprintf(where, sizeof where, "route '%s'", route->name);
     }
-    route->label = copy_string(l, where);
+    route->label = jx_config_reader_copy(l->reader, where);
     if (route->label == NULL)
         return -1;
 
-    if (get_string(l, element, where, "from", true, &route->from, &setting) < 0)
+    if (jx_config_reader_get_string(l->reader, element, where, "from", true, &route->from,
+                                    &setting) < 0)
         return -1;
     size_t n_senders = senders_of(cfg, route->from, senders);
     if (n_senders == 0) {
         if (has_glob(route->from))
-            return fail_at(l, setting, "'from' pattern '%s' of %s matches no agency", route->from,
-                           where);
+            return jx_config_reader_fail_at(l->reader, setting,
+                                            "'from' pattern '%s' of %s matches no agency",
+                                            route->from, where);
         const char *suggestion = closest_agency(cfg, route->from);
         if (suggestion)
-            return fail_at(l, setting,
-                           "'from' of %s names %s, which is not a defined agency (did you mean "
-                           "%s?)",
-                           where, route->from, suggestion);
-        return fail_at(l, setting, "'from' of %s names %s, which is not a defined agency", where,
-                       route->from);
+            return jx_config_reader_fail_at(
+                l->reader, setting,
+                "'from' of %s names %s, which is not a defined agency (did you mean "
+                "%s?)",
+                where, route->from, suggestion);
+        return jx_config_reader_fail_at(l->reader, setting,
+                                        "'from' of %s names %s, which is not a defined agency",
+                                        where, route->from);
     }
 
-    if (get_string(l, element, where, "type", true, &route->type, &setting) < 0)
+    if (jx_config_reader_get_string(l->reader, element, where, "type", true, &route->type,
+                                    &setting) < 0)
         return -1;
     char what[340];
     snprintf(what, sizeof what, "'type' of %s", where);
@@ -1116,29 +837,34 @@ static int parse_route(loader *l, const config_setting_t *element, size_t index,
         return -1;
 
     const config_setting_t *to = NULL;
-    if (get_string_list(l, element, where, "to", true, false, &route->to, &route->n_to, &to) < 0)
+    if (jx_config_reader_get_string_list(l->reader, element, where, "to", true, &route->to,
+                                         &route->n_to, &to) < 0)
         return -1;
     route->to_agency = calloc(route->n_to, sizeof *route->to_agency);
     if (route->to_agency == NULL)
-        return out_of_memory(l);
+        return jx_config_reader_out_of_memory(l->reader);
     for (size_t k = 0; k < route->n_to; k++) {
         const config_setting_t *at = config_setting_get_elem(to, (unsigned)k);
         const char *id = route->to[k];
         if (has_glob(id))
-            return fail_at(l, at, "'to' of %s lists agency ids, not patterns: '%s'", where, id);
+            return jx_config_reader_fail_at(
+                l->reader, at, "'to' of %s lists agency ids, not patterns: '%s'", where, id);
         long found = jx_gateway_config_agency_index(cfg, id);
         if (found < 0) {
             const char *suggestion = closest_agency(cfg, id);
             if (suggestion)
-                return fail_at(l, at,
-                               "'to' of %s names %s, which is not a defined agency (did you mean "
-                               "%s?)",
-                               where, id, suggestion);
-            return fail_at(l, at, "'to' of %s names %s, which is not a defined agency", where, id);
+                return jx_config_reader_fail_at(
+                    l->reader, at,
+                    "'to' of %s names %s, which is not a defined agency (did you mean "
+                    "%s?)",
+                    where, id, suggestion);
+            return jx_config_reader_fail_at(
+                l->reader, at, "'to' of %s names %s, which is not a defined agency", where, id);
         }
         for (size_t j = 0; j < k; j++)
             if (route->to_agency[j] == (size_t)found)
-                return fail_at(l, at, "'to' of %s lists %s twice", where, id);
+                return jx_config_reader_fail_at(l->reader, at, "'to' of %s lists %s twice", where,
+                                                id);
         route->to_agency[k] = (size_t)found;
     }
     return check_route_permissions(l, element, route, senders, n_senders);
@@ -1151,8 +877,9 @@ static int parse_routes(loader *l, const config_setting_t *root)
     if (routes == NULL)
         return 0;
     if (config_setting_type(routes) != CONFIG_TYPE_LIST)
-        return fail_at(l, routes, "'routes' must be a list ( { ... }, { ... } ), not %s",
-                       type_words(config_setting_type(routes)));
+        return jx_config_reader_fail_at(l->reader, routes,
+                                        "'routes' must be a list ( { ... }, { ... } ), not %s",
+                                        jx_config_reader_type_words(config_setting_type(routes)));
     int n = config_setting_length(routes);
     if (n == 0)
         return 0;
@@ -1160,7 +887,7 @@ static int parse_routes(loader *l, const config_setting_t *root)
     size_t *senders = calloc(cfg->n_agencies, sizeof *senders);
     if (cfg->routes == NULL || senders == NULL) {
         free(senders);
-        return out_of_memory(l);
+        return jx_config_reader_out_of_memory(l->reader);
     }
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -1173,40 +900,41 @@ static int parse_routes(loader *l, const config_setting_t *root)
 
 /* ---- reading the file ---- */
 
-static int read_file(loader *l, char **text_out, size_t *len_out)
+static int read_file(const char *path, jx_error *err, char **text_out, size_t *len_out)
 {
-    int fd = open(l->path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return jx_error_set(l->err, JX_ERR_IO, "%s: cannot open the configuration file: %s",
-                            l->path, strerror(errno));
+        return jx_error_set(err, JX_ERR_IO, "%s: cannot open the configuration file: %s", path,
+                            strerror(errno));
     char *text = NULL;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        jx_error_set(l->err, JX_ERR_IO, "%s: not a regular file", l->path);
+        jx_error_set(err, JX_ERR_IO, "%s: not a regular file", path);
         goto failed;
     }
     if (st.st_size > CONFIG_FILE_MAX) {
-        jx_error_set(l->err, JX_ERR_CONFIG, "%s: the file is larger than %d MiB", l->path,
+        jx_error_set(err, JX_ERR_CONFIG, "%s: the file is larger than %d MiB", path,
                      CONFIG_FILE_MAX / MIB);
         goto failed;
     }
     size_t capacity = (size_t)st.st_size + 1, len = 0;
     text = malloc(capacity + 1);
     if (text == NULL) {
-        out_of_memory(l);
+        jx_error_set(err, JX_ERR_SYSTEM, "%s: out of memory while loading the configuration", path);
         goto failed;
     }
     /* Read to the end even if the file grew since fstat, up to the limit. */
     for (;;) {
         if (len == capacity) {
             if (capacity > CONFIG_FILE_MAX) {
-                jx_error_set(l->err, JX_ERR_CONFIG, "%s: the file is larger than %d MiB", l->path,
+                jx_error_set(err, JX_ERR_CONFIG, "%s: the file is larger than %d MiB", path,
                              CONFIG_FILE_MAX / MIB);
                 goto failed;
             }
             char *bigger = realloc(text, 2 * capacity + 1);
             if (bigger == NULL) {
-                out_of_memory(l);
+                jx_error_set(err, JX_ERR_SYSTEM,
+                             "%s: out of memory while loading the configuration", path);
                 goto failed;
             }
             text = bigger;
@@ -1216,7 +944,7 @@ static int read_file(loader *l, char **text_out, size_t *len_out)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            jx_error_set(l->err, JX_ERR_IO, "%s: read failed: %s", l->path, strerror(errno));
+            jx_error_set(err, JX_ERR_IO, "%s: read failed: %s", path, strerror(errno));
             goto failed;
         }
         if (got == 0)
@@ -1227,8 +955,8 @@ static int read_file(loader *l, char **text_out, size_t *len_out)
     text[len] = '\0';
     if (memchr(text, '\0', len) != NULL) {
         free(text);
-        return jx_error_set(l->err, JX_ERR_CONFIG,
-                            "%s: the file contains a NUL byte; it is not a text file", l->path);
+        return jx_error_set(err, JX_ERR_CONFIG,
+                            "%s: the file contains a NUL byte; it is not a text file", path);
     }
     *text_out = text;
     *len_out = len;
@@ -1256,34 +984,13 @@ static const config_setting_t *find_included(const config_setting_t *setting)
     return NULL;
 }
 
-static char *directory_of(loader *l)
-{
-    char *copy = copy_string(l, l->path);
-    if (copy == NULL)
-        return NULL;
-    char *slash = strrchr(copy, '/');
-    const char *dir = ".";
-    if (slash == copy)
-        dir = "/";
-    else if (slash) {
-        *slash = '\0';
-        dir = copy;
-    }
-    char *absolute = realpath(dir, NULL);
-    if (absolute == NULL)
-        jx_error_set(l->err, JX_ERR_IO, "%s: cannot resolve the file's directory: %s", l->path,
-                     strerror(errno));
-    free(copy);
-    return absolute;
-}
-
 jx_gateway_config *jx_gateway_config_load(const char *path, jx_error *err)
 {
     if (path == NULL || path[0] == '\0') {
         jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "no configuration file named");
         return NULL;
     }
-    loader l = {.path = path, .err = err};
+    loader l = {0};
     l.types = jx_registry_all(&l.n_types);
     if (l.n_types > 64) {
         jx_error_set(err, JX_ERR_SYSTEM, "the registry holds more than 64 types");
@@ -1293,25 +1000,28 @@ jx_gateway_config *jx_gateway_config_load(const char *path, jx_error *err)
     config_init(&parsed);
     char *text = NULL;
     size_t len = 0;
-    jx_gateway_config *cfg = calloc(1, sizeof *cfg);
+    jx_gateway_config *cfg = NULL;
+    if (read_file(path, err, &text, &len) < 0)
+        goto failed;
+    l.text = text;
+    l.reader =
+        jx_config_reader_new(path, all_groups, sizeof all_groups / sizeof all_groups[0], err);
+    if (l.reader == NULL)
+        goto failed;
+    cfg = calloc(1, sizeof *cfg);
     if (cfg == NULL) {
-        out_of_memory(&l);
+        jx_config_reader_out_of_memory(l.reader);
         goto failed;
     }
     l.cfg = cfg;
-    if ((cfg->path = copy_string(&l, path)) == NULL)
+    if ((cfg->path = jx_config_reader_copy(l.reader, path)) == NULL)
         goto failed;
-    if (read_file(&l, &text, &len) < 0)
-        goto failed;
-    l.text = text;
     if (EVP_Digest(text, len, cfg->digest, NULL, EVP_sha256(), NULL) != 1) {
         jx_error_set_openssl(err, JX_ERR_SYSTEM, "%s: SHA-256 failed", path);
         goto failed;
     }
-    if ((l.dir = directory_of(&l)) == NULL)
-        goto failed;
 
-    config_set_include_dir(&parsed, l.dir);
+    config_set_include_dir(&parsed, jx_config_reader_directory(l.reader));
     if (config_read_string(&parsed, text) != CONFIG_TRUE) {
         const char *file = config_error_file(&parsed);
         const char *problem = config_error_text(&parsed);
@@ -1320,7 +1030,7 @@ jx_gateway_config *jx_gateway_config_load(const char *path, jx_error *err)
             jx_error_set(err, JX_ERR_CONFIG, "%s:%d: %s (in a file included from %s)", file, line,
                          problem ? problem : "syntax error", path);
         else
-            fail_line(&l, line, "%s", problem ? problem : "syntax error");
+            jx_config_reader_fail_line(l.reader, line, "%s", problem ? problem : "syntax error");
         goto failed;
     }
     const config_setting_t *root = config_root_setting(&parsed);
@@ -1333,7 +1043,7 @@ jx_gateway_config *jx_gateway_config_load(const char *path, jx_error *err)
                      (int)config_setting_source_line(included));
         goto failed;
     }
-    if (check_members(&l, root, "the top level", root_names) < 0)
+    if (jx_config_reader_check_members(l.reader, root, "the top level", root_names) < 0)
         goto failed;
     if (parse_gateway(&l, root) < 0 || parse_agencies(&l, root) < 0 || parse_routes(&l, root) < 0)
         goto failed;
@@ -1341,12 +1051,12 @@ jx_gateway_config *jx_gateway_config_load(const char *path, jx_error *err)
         goto failed;
 
     free(text);
-    free(l.dir);
+    jx_config_reader_destroy(&l.reader);
     config_destroy(&parsed);
     return cfg;
 failed:
     free(text);
-    free(l.dir);
+    jx_config_reader_destroy(&l.reader);
     config_destroy(&parsed);
     jx_gateway_config_destroy(&cfg);
     return NULL;
@@ -1362,8 +1072,8 @@ void jx_gateway_config_destroy(jx_gateway_config **self_p)
         jx_agency_config *agency = &self->agencies[i];
         free(agency->id);
         free(agency->name);
-        free_strings(agency->send, agency->n_send);
-        free_strings(agency->receive, agency->n_receive);
+        jx_config_reader_free_list(agency->send, agency->n_send);
+        jx_config_reader_free_list(agency->receive, agency->n_receive);
     }
     free(self->agencies);
     free(self->agency_order);
@@ -1373,7 +1083,7 @@ void jx_gateway_config_destroy(jx_gateway_config **self_p)
         free(route->label);
         free(route->from);
         free(route->type);
-        free_strings(route->to, route->n_to);
+        jx_config_reader_free_list(route->to, route->n_to);
         free(route->to_agency);
     }
     free(self->routes);
@@ -1384,8 +1094,8 @@ void jx_gateway_config_destroy(jx_gateway_config **self_p)
     free(self->state_dir);
     free(self->tls.certificate);
     free(self->tls.key);
-    free_strings(self->tls.trust_anchors, self->tls.n_trust_anchors);
-    free_strings(self->tls.crls, self->tls.n_crls);
+    jx_config_reader_free_list(self->tls.trust_anchors, self->tls.n_trust_anchors);
+    jx_config_reader_free_list(self->tls.crls, self->tls.n_crls);
     free(self);
     *self_p = NULL;
 }
