@@ -262,18 +262,42 @@ int jx_config_reader_get_group(jx_config_reader *self, const config_setting_t *p
     return 0;
 }
 
-static int check_text(jx_config_reader *self, const config_setting_t *setting, const char *name,
-                      const char *where, const char *text)
+/* A copy of a string setting's text, which must be one non-empty printable
+ * line of at most TEXT_MAX characters; NULL with the error otherwise. */
+static char *copy_text(jx_config_reader *self, const config_setting_t *setting, const char *name,
+                       const char *where)
 {
-    if (text[0] == '\0')
-        return jx_config_reader_fail_at(self, setting, "'%s' in %s must not be empty", name, where);
-    if (strlen(text) > TEXT_MAX)
-        return jx_config_reader_fail_at(self, setting, "'%s' in %s is longer than %d characters",
-                                        name, where, TEXT_MAX);
+    const char *text = config_setting_get_string(setting);
+    if (text[0] == '\0') {
+        jx_config_reader_fail_at(self, setting, "'%s' in %s must not be empty", name, where);
+        return NULL;
+    }
+    if (strlen(text) > TEXT_MAX) {
+        jx_config_reader_fail_at(self, setting, "'%s' in %s is longer than %d characters", name,
+                                 where, TEXT_MAX);
+        return NULL;
+    }
     for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return jx_config_reader_fail_at(self, setting,
-                                            "'%s' in %s contains a control character", name, where);
+        if (*p < 0x20 || *p == 0x7f) {
+            jx_config_reader_fail_at(self, setting, "'%s' in %s contains a control character", name,
+                                     where);
+            return NULL;
+        }
+    return jx_config_reader_copy(self, text);
+}
+
+/* group's member name into *setting (and *found, unless NULL); -1 when it
+ * is required and absent. */
+static int find_member(jx_config_reader *self, const config_setting_t *group, const char *where,
+                       const char *name, bool required, const config_setting_t **setting,
+                       const config_setting_t **found)
+{
+    *setting = config_setting_get_member(group, name);
+    if (found)
+        *found = *setting;
+    if (*setting == NULL && required)
+        return jx_config_reader_fail_at(self, group, "missing required setting '%s' in %s", name,
+                                        where);
     return 0;
 }
 
@@ -281,21 +305,16 @@ int jx_config_reader_get_string(jx_config_reader *self, const config_setting_t *
                                 const char *where, const char *name, bool required, char **out,
                                 const config_setting_t **found)
 {
-    const config_setting_t *setting = config_setting_get_member(group, name);
-    if (found)
-        *found = setting;
+    const config_setting_t *setting = NULL;
+    if (find_member(self, group, where, name, required, &setting, found) < 0)
+        return -1;
     if (setting == NULL)
-        return required ? jx_config_reader_fail_at(
-                              self, group, "missing required setting '%s' in %s", name, where)
-                        : 0;
+        return 0;
     if (config_setting_type(setting) != CONFIG_TYPE_STRING)
         return jx_config_reader_fail_at(
             self, setting, "'%s' in %s must be a string (in double quotes), not %s", name, where,
             jx_config_reader_type_words(config_setting_type(setting)));
-    const char *text = config_setting_get_string(setting);
-    if (check_text(self, setting, name, where, text) < 0)
-        return -1;
-    *out = jx_config_reader_copy(self, text);
+    *out = copy_text(self, setting, name, where);
     return *out ? 0 : -1;
 }
 
@@ -314,13 +333,11 @@ int jx_config_reader_get_string_list(jx_config_reader *self, const config_settin
 {
     *out = NULL;
     *n_out = 0;
-    const config_setting_t *setting = config_setting_get_member(group, name);
-    if (found)
-        *found = setting;
+    const config_setting_t *setting = NULL;
+    if (find_member(self, group, where, name, required, &setting, found) < 0)
+        return -1;
     if (setting == NULL)
-        return required ? jx_config_reader_fail_at(
-                              self, group, "missing required setting '%s' in %s", name, where)
-                        : 0;
+        return 0;
     int type = config_setting_type(setting);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
         return jx_config_reader_fail_at(
@@ -340,10 +357,7 @@ int jx_config_reader_get_string_list(jx_config_reader *self, const config_settin
                 where, jx_config_reader_type_words(config_setting_type(element)));
             goto failed;
         }
-        const char *text = config_setting_get_string(element);
-        if (check_text(self, element, name, where, text) < 0)
-            goto failed;
-        list[i] = jx_config_reader_copy(self, text);
+        list[i] = copy_text(self, element, name, where);
         if (list[i] == NULL)
             goto failed;
     }
