@@ -15,28 +15,25 @@
  *   that is gone; the DEALER reconnects and starts its handshake afresh.
  * - `next_attempt_ms` is shared by every link: failures before the gateway
  *   has answered double the backoff; an established link resets it.
- * - Killed links wait in `graveyard` until the current epoll batch is done.
+ * - A link is a link of the loop (tls_loop.c): killed ones wait there until
+ *   the current epoll batch is done.
  */
 #include "tls_dialer.h"
 
 #include "tls_context.h"
+#include "tls_loop.h"
 #include "tls_relay.h"
 #include "trust.h"
 
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,36 +42,21 @@ enum {
     DEFAULT_BACKOFF_MIN_MS = 100,
     DEFAULT_BACKOFF_MAX_MS = 10000,
     DEFAULT_CONNECT_TIMEOUT_MS = 10000,
-    EVENT_BATCH = 64,
-    LOG_LINE_MAX = 1024,
 };
-
-typedef struct tunnel tunnel;
-
-typedef enum { SIDE_TLS, SIDE_PLAIN, SIDE_LISTEN, SIDE_WAKE } side;
-
-typedef struct {
-    side which;
-    tunnel *tunnel;
-    uint32_t events; /* registered now; 0 = not in the epoll set */
-} watch;
 
 typedef enum { LINK_WAITING, LINK_CONNECTING, LINK_HANDSHAKE, LINK_RELAY } link_state;
 
-struct tunnel {
-    watch tls_watch;
-    watch plain_watch;
+typedef struct {
+    /* First, so that the loop's link is the tunnel. link.relay.ssl and
+     * link.relay.tls_fd are set only in RELAY. */
+    jx_tls_link link;
     link_state state;
-    jx_tls_relay relay; /* relay.ssl and relay.tls_fd are set only in RELAY */
-    int tcp_fd;         /* the TLS side's socket before RELAY */
-    SSL *ssl;           /* the TLS side before RELAY */
+    int tcp_fd; /* the TLS side's socket before RELAY */
+    SSL *ssl;   /* the TLS side before RELAY */
     bool established;
-    bool dead;
     int64_t deadline_ms; /* 0 = none */
     unsigned serial;
-    tunnel *prev;
-    tunnel *next;
-};
+} tunnel;
 
 struct jx_tls_dialer {
     char host[256];
@@ -93,16 +75,8 @@ struct jx_tls_dialer {
     void *state_arg;
     SSL_CTX *ctx;
     int listen_fd;
-    int epoll_fd;
-    int wake_fd;
-    watch listen_watch;
-    watch wake_watch;
-    tunnel *links;
-    tunnel *graveyard;
+    jx_tls_loop *loop;
     unsigned serial;
-    pthread_t thread;
-    bool thread_started;
-    atomic_bool stop;
     pthread_mutex_t lock; /* guards state and last_error */
     jx_tls_dialer_state state;
     jx_error last_error;
@@ -110,30 +84,7 @@ struct jx_tls_dialer {
 
 /* ---- logging and state -------------------------------------------------- */
 
-static void emit(jx_tls_dialer *self, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void emit(jx_tls_dialer *self, const char *format, ...)
-{
-    if (self->log == NULL)
-        return;
-    char line[LOG_LINE_MAX];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(line, sizeof line, format, args);
-    va_end(args);
-    self->log(self->log_arg, line);
-}
-
-static void quote_safe(const char *in, char *out, size_t size)
-{
-    size_t j = 0;
-    for (size_t i = 0; in[i] != '\0' && j + 1 < size; i++) {
-        unsigned char c = (unsigned char)in[i];
-        out[j++] = (c == '"' || c == '\\') ? '\'' : (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    out[j] = '\0';
-}
+#define emit(self, ...) jx_transport_log((self)->log, (self)->log_arg, __VA_ARGS__)
 
 const char *jx_tls_dialer_state_name(jx_tls_dialer_state state)
 {
@@ -176,28 +127,21 @@ jx_tls_dialer_state jx_tls_dialer_get_state(jx_tls_dialer *self, jx_error *last_
 
 /* ---- links --------------------------------------------------------------- */
 
-static int set_watch(jx_tls_dialer *self, int fd, watch *w, uint32_t events)
+static tunnel *tunnel_of(jx_tls_link *link)
 {
-    if (fd < 0 || w->events == events)
-        return 0;
-    struct epoll_event ev = {.events = events, .data.ptr = w};
-    int rc;
-    if (events == 0)
-        rc = epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-    else if (w->events == 0)
-        rc = epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
-    else
-        rc = epoll_ctl(self->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-    if (rc == 0)
-        w->events = events;
-    return rc;
+    return (tunnel *)link; /* the link is the tunnel's first member */
+}
+
+static bool no_links(jx_tls_dialer *self)
+{
+    return jx_tls_loop_links(self->loop) == NULL;
 }
 
 /* Closes the TLS side of a link that is not relaying yet. */
 static void drop_attempt(jx_tls_dialer *self, tunnel *l)
 {
     if (l->tcp_fd >= 0)
-        set_watch(self, l->tcp_fd, &l->tls_watch, 0);
+        jx_tls_loop_watch(self->loop, l->tcp_fd, &l->link.tls_watch, 0);
     SSL_free(l->ssl);
     l->ssl = NULL;
     ERR_clear_error();
@@ -210,31 +154,10 @@ static void drop_attempt(jx_tls_dialer *self, tunnel *l)
 
 static void kill_link(jx_tls_dialer *self, tunnel *l)
 {
-    if (l->dead)
+    if (l->link.dead)
         return;
-    l->dead = true;
     drop_attempt(self, l);
-    set_watch(self, l->relay.tls_fd, &l->tls_watch, 0);
-    set_watch(self, l->relay.plain_fd, &l->plain_watch, 0);
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        self->links = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    l->prev = NULL;
-    l->next = self->graveyard;
-    self->graveyard = l;
-}
-
-static void bury(jx_tls_dialer *self)
-{
-    while (self->graveyard) {
-        tunnel *l = self->graveyard;
-        self->graveyard = l->next;
-        jx_tls_relay_release(&l->relay);
-        free(l);
-    }
+    jx_tls_loop_kill(self->loop, &l->link);
 }
 
 /* An attempt failed before the gateway answered: back off. The local side
@@ -242,7 +165,7 @@ static void bury(jx_tls_dialer *self)
 static void attempt_failed(jx_tls_dialer *self, tunnel *l, const jx_error *why)
 {
     char detail[JX_ERROR_MESSAGE_MAX];
-    quote_safe(why->message, detail, sizeof detail);
+    jx_transport_log_quote(why->message, detail, sizeof detail);
     int64_t now = jx_transport_monotonic_ms();
     self->next_attempt_ms = now + self->backoff_ms;
     emit(self, "event=attempt_failed link=%u gateway=%s:%s reason=%s retry_in_ms=%d detail=\"%s\"",
@@ -261,10 +184,11 @@ static void attempt_failed(jx_tls_dialer *self, tunnel *l, const jx_error *why)
 static void link_ended(jx_tls_dialer *self, tunnel *l, const jx_error *why)
 {
     char detail[JX_ERROR_MESSAGE_MAX];
-    quote_safe(why->message, detail, sizeof detail);
+    jx_transport_log_quote(why->message, detail, sizeof detail);
     emit(self, "event=disconnected link=%u reason=%s bytes_out=%llu bytes_in=%llu detail=\"%s\"",
-         l->serial, jx_error_code_name(why->code), (unsigned long long)l->relay.bytes_from_plain,
-         (unsigned long long)l->relay.bytes_from_tls, detail);
+         l->serial, jx_error_code_name(why->code),
+         (unsigned long long)l->link.relay.bytes_from_plain,
+         (unsigned long long)l->link.relay.bytes_from_tls, detail);
     self->backoff_ms = self->backoff_min_ms;
     self->next_attempt_ms = jx_transport_monotonic_ms() + self->backoff_min_ms;
     set_state(self, JX_TLS_DIALER_BACKING_OFF, why);
@@ -277,25 +201,25 @@ static void pump(jx_tls_dialer *self, tunnel *l)
 {
     jx_error err;
     jx_error_clear(&err);
-    int rc = jx_tls_relay_pump(&l->relay, &err);
-    if (l->state == LINK_RELAY && !l->established && l->relay.bytes_from_tls > 0) {
+    int rc = jx_tls_relay_pump(&l->link.relay, &err);
+    if (l->state == LINK_RELAY && !l->established && l->link.relay.bytes_from_tls > 0) {
         l->established = true;
         l->deadline_ms = 0;
         self->backoff_ms = self->backoff_min_ms;
         char tls[96];
-        jx_tls_context_describe(l->relay.ssl, tls, sizeof tls);
+        jx_tls_context_describe(l->link.relay.ssl, tls, sizeof tls);
         emit(self, "event=connected link=%u gateway=%s:%s tls=%s", l->serial, self->host,
              self->port, tls);
         set_state(self, JX_TLS_DIALER_CONNECTED, NULL);
     }
     if (rc != 0) {
-        bool local_closed = l->relay.plain_closed && !l->relay.tls_closed;
+        bool local_closed = l->link.relay.plain_closed && !l->link.relay.tls_closed;
         if (rc > 0 && local_closed) {
             emit(self, "event=local_closed link=%u bytes_out=%llu bytes_in=%llu", l->serial,
-                 (unsigned long long)l->relay.bytes_from_plain,
-                 (unsigned long long)l->relay.bytes_from_tls);
+                 (unsigned long long)l->link.relay.bytes_from_plain,
+                 (unsigned long long)l->link.relay.bytes_from_tls);
             kill_link(self, l);
-            if (self->links == NULL)
+            if (no_links(self))
                 set_state(self, JX_TLS_DIALER_IDLE, NULL);
             return;
         }
@@ -307,16 +231,16 @@ static void pump(jx_tls_dialer *self, tunnel *l)
             link_ended(self, l, &err);
         } else {
             kill_link(self, l); /* the local side went away while waiting */
-            if (self->links == NULL)
+            if (no_links(self))
                 set_state(self, JX_TLS_DIALER_IDLE, NULL);
         }
         return;
     }
-    int tls_fd = l->state == LINK_RELAY ? l->relay.tls_fd : -1;
-    if ((tls_fd >= 0 &&
-         set_watch(self, tls_fd, &l->tls_watch, jx_tls_relay_tls_events(&l->relay)) != 0) ||
-        set_watch(self, l->relay.plain_fd, &l->plain_watch, jx_tls_relay_plain_events(&l->relay)) !=
-            0) {
+    int tls_fd = l->state == LINK_RELAY ? l->link.relay.tls_fd : -1;
+    if ((tls_fd >= 0 && jx_tls_loop_watch(self->loop, tls_fd, &l->link.tls_watch,
+                                          jx_tls_relay_tls_events(&l->link.relay)) != 0) ||
+        jx_tls_loop_watch(self->loop, l->link.relay.plain_fd, &l->link.plain_watch,
+                          jx_tls_relay_plain_events(&l->link.relay)) != 0) {
         jx_error why;
         jx_error_set(&why, JX_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
         link_ended(self, l, &why);
@@ -330,9 +254,9 @@ static void handshake(jx_tls_dialer *self, tunnel *l)
     ERR_clear_error();
     int rc = SSL_do_handshake(l->ssl);
     if (rc == 1) {
-        set_watch(self, l->tcp_fd, &l->tls_watch, 0);
-        l->relay.ssl = l->ssl;
-        l->relay.tls_fd = l->tcp_fd;
+        jx_tls_loop_watch(self->loop, l->tcp_fd, &l->link.tls_watch, 0);
+        l->link.relay.ssl = l->ssl;
+        l->link.relay.tls_fd = l->tcp_fd;
         l->ssl = NULL;
         l->tcp_fd = -1;
         l->state = LINK_RELAY;
@@ -341,8 +265,8 @@ static void handshake(jx_tls_dialer *self, tunnel *l)
     }
     int ssl_error = SSL_get_error(l->ssl, rc);
     if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
-        set_watch(self, l->tcp_fd, &l->tls_watch,
-                  ssl_error == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+        jx_tls_loop_watch(self->loop, l->tcp_fd, &l->link.tls_watch,
+                          ssl_error == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
         return;
     }
     jx_error why;
@@ -404,10 +328,8 @@ static void start_attempt(jx_tls_dialer *self, tunnel *l)
         attempt_failed(self, l, &why);
         return;
     }
-    int one = 1;
-    setsockopt(l->tcp_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(l->tcp_fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    l->tls_watch = (watch){.which = SIDE_TLS, .tunnel = l, .events = 0};
+    jx_transport_tune_tcp(l->tcp_fd);
+    l->link.tls_watch.events = 0; /* the new socket is in no epoll set yet */
     rc = connect(l->tcp_fd, list->ai_addr, list->ai_addrlen);
     int e = errno;
     freeaddrinfo(list);
@@ -422,7 +344,7 @@ static void start_attempt(jx_tls_dialer *self, tunnel *l)
         return;
     }
     l->state = LINK_CONNECTING;
-    set_watch(self, l->tcp_fd, &l->tls_watch, EPOLLOUT);
+    jx_tls_loop_watch(self->loop, l->tcp_fd, &l->link.tls_watch, EPOLLOUT);
 }
 
 static void connect_done(jx_tls_dialer *self, tunnel *l)
@@ -441,22 +363,18 @@ static void connect_done(jx_tls_dialer *self, tunnel *l)
     start_handshake(self, l);
 }
 
-/* ---- the thread ----------------------------------------------------------- */
+/* ---- the loop's handlers -------------------------------------------------- */
 
-static void accept_local(jx_tls_dialer *self)
+static void accept_local(void *owner)
 {
+    jx_tls_dialer *self = owner;
     for (;;) {
-        int fd = accept4(self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                emit(self, "event=error detail=\"accept failed: %s\"", strerror(errno));
+        int fd = jx_tls_loop_accept(self->loop, self->listen_fd, NULL);
+        if (fd < 0)
             return;
-        }
         tunnel *l = calloc(1, sizeof *l);
         jx_error err;
-        if (l == NULL || jx_tls_relay_init(&l->relay, self->buffer_size, &err) != 0) {
+        if (l == NULL || jx_tls_relay_init(&l->link.relay, self->buffer_size, &err) != 0) {
             emit(self, "event=error detail=\"out of memory for a link\"");
             free(l);
             close(fd);
@@ -464,25 +382,19 @@ static void accept_local(jx_tls_dialer *self)
         }
         l->serial = ++self->serial;
         l->tcp_fd = -1;
-        l->relay.plain_fd = fd;
-        l->plain_watch = (watch){.which = SIDE_PLAIN, .tunnel = l, .events = 0};
-        l->tls_watch = (watch){.which = SIDE_TLS, .tunnel = l, .events = 0};
+        l->link.relay.plain_fd = fd;
         l->state = LINK_WAITING;
-        l->next = self->links;
-        if (self->links)
-            self->links->prev = l;
-        self->links = l;
+        jx_tls_loop_add(self->loop, &l->link);
         emit(self, "event=local_connected link=%u", l->serial);
         pump(self, l);
     }
 }
 
-static void on_event(jx_tls_dialer *self, watch *w)
+static void on_ready(void *owner, jx_tls_link *link, jx_tls_watch_side which)
 {
-    tunnel *l = w->tunnel;
-    if (l->dead)
-        return;
-    if (w->which == SIDE_PLAIN || l->state == LINK_RELAY) {
+    jx_tls_dialer *self = owner;
+    tunnel *l = tunnel_of(link);
+    if (which == JX_TLS_WATCH_PLAIN || l->state == LINK_RELAY) {
         pump(self, l);
         return;
     }
@@ -492,13 +404,15 @@ static void on_event(jx_tls_dialer *self, watch *w)
         handshake(self, l);
 }
 
-static void run_timers(jx_tls_dialer *self)
+static void run_timers(void *owner)
 {
+    jx_tls_dialer *self = owner;
     int64_t now = jx_transport_monotonic_ms();
-    tunnel *next;
-    for (tunnel *l = self->links; l; l = next) {
-        next = l->next;
-        if (l->dead)
+    jx_tls_link *next;
+    for (jx_tls_link *link = jx_tls_loop_links(self->loop); link; link = next) {
+        next = link->next;
+        tunnel *l = tunnel_of(link);
+        if (l->link.dead)
             continue;
         if (l->deadline_ms != 0 && now >= l->deadline_ms) {
             jx_error why;
@@ -508,19 +422,21 @@ static void run_timers(jx_tls_dialer *self)
             attempt_failed(self, l, &why);
         } else if (l->state == LINK_WAITING && now >= self->next_attempt_ms) {
             start_attempt(self, l);
-        } else if (l->state == LINK_RELAY && l->relay.more) {
+        } else if (l->state == LINK_RELAY && l->link.relay.more) {
             pump(self, l);
         }
     }
 }
 
-static int next_timeout(jx_tls_dialer *self)
+static int next_timeout(void *owner)
 {
+    jx_tls_dialer *self = owner;
     int64_t now = jx_transport_monotonic_ms();
     int64_t timeout = 1000;
-    for (tunnel *l = self->links; l; l = l->next) {
+    for (jx_tls_link *link = jx_tls_loop_links(self->loop); link; link = link->next) {
+        tunnel *l = tunnel_of(link);
         int64_t due = INT64_MAX;
-        if (l->relay.more)
+        if (l->link.relay.more)
             return 0;
         if (l->state == LINK_WAITING)
             due = self->next_attempt_ms;
@@ -530,39 +446,6 @@ static int next_timeout(jx_tls_dialer *self)
             timeout = due - now;
     }
     return timeout < 0 ? 0 : (int)timeout;
-}
-
-static void *dialer_thread(void *arg)
-{
-    jx_tls_dialer *self = arg;
-    sigset_t pipe_set; /* see tls_frontend.c: EPIPE, not SIGPIPE */
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
-
-    struct epoll_event events[EVENT_BATCH];
-    while (!atomic_load(&self->stop)) {
-        int n = epoll_wait(self->epoll_fd, events, EVENT_BATCH, next_timeout(self));
-        if (n < 0 && errno != EINTR) {
-            emit(self, "event=error detail=\"epoll_wait failed: %s\"", strerror(errno));
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            watch *w = events[i].data.ptr;
-            if (w->which == SIDE_LISTEN) {
-                accept_local(self);
-            } else if (w->which == SIDE_WAKE) {
-                uint64_t value;
-                if (read(self->wake_fd, &value, sizeof value) < 0 && errno != EAGAIN)
-                    break;
-            } else {
-                on_event(self, w);
-            }
-        }
-        run_timers(self);
-        bury(self);
-    }
-    return NULL;
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -608,7 +491,7 @@ jx_tls_dialer *jx_tls_dialer_new(const jx_tls_dialer_config *config, jx_error *e
         return NULL;
     }
     pthread_mutex_init(&self->lock, NULL);
-    self->listen_fd = self->epoll_fd = self->wake_fd = -1;
+    self->listen_fd = -1;
     self->log = config->log;
     self->log_arg = config->log_arg;
     self->on_state = config->on_state;
@@ -637,26 +520,19 @@ jx_tls_dialer *jx_tls_dialer_new(const jx_tls_dialer_config *config, jx_error *e
         goto fail;
     if (listen_local(self, config->local_endpoint, err) != 0)
         goto fail;
-    self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (self->epoll_fd < 0 || self->wake_fd < 0) {
-        jx_error_set(err, JX_ERR_SYSTEM, "cannot make epoll or eventfd: %s", strerror(errno));
+    self->loop = jx_tls_loop_new(self->listen_fd, self->log, self->log_arg, err);
+    if (self->loop == NULL)
         goto fail;
-    }
-    self->listen_watch = (watch){.which = SIDE_LISTEN};
-    self->wake_watch = (watch){.which = SIDE_WAKE};
-    if (set_watch(self, self->listen_fd, &self->listen_watch, EPOLLIN) != 0 ||
-        set_watch(self, self->wake_fd, &self->wake_watch, EPOLLIN) != 0) {
-        jx_error_set(err, JX_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
-        goto fail;
-    }
     emit(self, "event=listening local=%s gateway=%s:%s name=%s", config->local_endpoint, self->host,
          self->port, self->gateway_name);
-    if (pthread_create(&self->thread, NULL, dialer_thread, self) != 0) {
-        jx_error_set(err, JX_ERR_SYSTEM, "cannot start the TLS dialer thread");
+    static const jx_tls_loop_handlers handlers = {
+        .accept = accept_local,
+        .ready = on_ready,
+        .after_batch = run_timers,
+        .timeout_ms = next_timeout,
+    };
+    if (jx_tls_loop_start(self->loop, &handlers, self, "TLS dialer", err) != 0)
         goto fail;
-    }
-    self->thread_started = true;
     return self;
 fail:
     jx_tls_dialer_destroy(&self);
@@ -668,26 +544,17 @@ void jx_tls_dialer_destroy(jx_tls_dialer **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     jx_tls_dialer *self = *self_p;
-    if (self->thread_started) {
-        atomic_store(&self->stop, true);
-        uint64_t one = 1;
-        if (write(self->wake_fd, &one, sizeof one) < 0) {
-            /* cannot fail at a count of 1; the loop wakes within 1 s anyway */
-        }
-        pthread_join(self->thread, NULL);
-    }
+    jx_tls_loop_stop(self->loop);
     self->on_state = NULL; /* no callbacks from destroy */
-    while (self->links)
-        kill_link(self, self->links);
-    bury(self);
+    /* Killing a link closes the socket and SSL of an attempt in progress,
+     * which the loop does not know of. */
+    while (self->loop && !no_links(self))
+        kill_link(self, tunnel_of(jx_tls_loop_links(self->loop)));
+    jx_tls_loop_destroy(&self->loop);
     if (self->listen_fd >= 0) {
         close(self->listen_fd);
         unlink(self->local_path);
     }
-    if (self->epoll_fd >= 0)
-        close(self->epoll_fd);
-    if (self->wake_fd >= 0)
-        close(self->wake_fd);
     SSL_CTX_free(self->ctx);
     pthread_mutex_destroy(&self->lock);
     free(self);

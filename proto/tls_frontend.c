@@ -4,19 +4,16 @@
  * - No byte from a client reaches the ROUTER before its certificate has
  *   verified and its agency id is known, and none except through the ZMTP
  *   filter until the filter has rewritten READY (tls_relay.c).
- * - A connection is in the list `connections` from accept until it is
- *   killed; killed connections wait in `graveyard` until the current batch
- *   of epoll events is done, so a later event of the same batch never
- *   touches freed memory.
- * - A socket is in the epoll set only while the connection waits for
- *   something on it; that keeps a hung-up socket whose data we cannot take
- *   yet from waking the loop over and over.
- * - Everything here runs on the front end's thread except new/destroy and
- *   the two getters (atomics).
+ * - A connection is a link of the loop (tls_loop.c) from accept until it is
+ *   killed; the loop keeps killed ones until its batch of events is done,
+ *   and has a socket in the epoll set only while it is waited for.
+ * - Everything here runs on the loop's thread except new/destroy and the
+ *   two getters (atomics).
  */
 #include "tls_frontend.h"
 
 #include "tls_context.h"
+#include "tls_loop.h"
 #include "tls_relay.h"
 #include "transport.h"
 #include "zmtp.h"
@@ -24,17 +21,12 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,29 +34,13 @@ enum {
     DEFAULT_HANDSHAKE_TIMEOUT_MS = 10000,
     DEFAULT_MAX_CONNECTIONS = 1024,
     DEFAULT_MAX_PER_AGENCY = 16,
-    EVENT_BATCH = 64,
-    LOG_LINE_MAX = 1024,
 };
-
-typedef struct connection connection;
-
-typedef enum { SIDE_TLS, SIDE_PLAIN, SIDE_LISTEN, SIDE_WAKE } side;
-
-/* What an epoll event points at. */
-typedef struct {
-    side which;
-    connection *conn;
-    uint32_t events; /* registered now; 0 = not in the epoll set */
-} watch;
 
 typedef enum { CONN_TLS_HANDSHAKE, CONN_RELAY } conn_state;
 
-struct connection {
-    watch tls_watch;
-    watch plain_watch;
+typedef struct {
+    jx_tls_link link; /* first: the loop's link is the connection */
     conn_state state;
-    jx_tls_relay relay;
-    bool dead;
     bool counted_relaying;
     int64_t deadline_ms; /* 0 once READY has gone through */
     uint32_t handshake_events;
@@ -72,9 +48,7 @@ struct connection {
     char agency[JX_AGENCY_ID_MAX];
     char routing_id[JX_ZMTP_ROUTING_ID_MAX + 1];
     jx_error verify_error;
-    connection *prev;
-    connection *next;
-};
+} connection;
 
 struct jx_tls_frontend {
     jx_log_fn log;
@@ -87,103 +61,36 @@ struct jx_tls_frontend {
     struct sockaddr_un router_addr;
     SSL_CTX *ctx;
     int listen_fd;
-    int epoll_fd;
-    int wake_fd;
     int port;
-    watch listen_watch;
-    watch wake_watch;
-    pthread_t thread;
-    bool thread_started;
-    atomic_bool stop;
+    jx_tls_loop *loop;
     atomic_int relaying;
-    connection *connections;
-    connection *graveyard;
     int connection_count;
     uint64_t serial;
 };
 
-/* ---- logging ------------------------------------------------------------ */
+/* ---- logging and bookkeeping ------------------------------------------ */
 
-static void emit(jx_tls_frontend *self, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
+#define emit(self, ...) jx_transport_log((self)->log, (self)->log_arg, __VA_ARGS__)
 
-static void emit(jx_tls_frontend *self, const char *format, ...)
+static connection *connection_of(jx_tls_link *link)
 {
-    if (self->log == NULL)
-        return;
-    char line[LOG_LINE_MAX];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(line, sizeof line, format, args);
-    va_end(args);
-    self->log(self->log_arg, line);
-}
-
-/* A sentence made safe for a quoted log value. */
-static void quote_safe(const char *in, char *out, size_t size)
-{
-    size_t j = 0;
-    for (size_t i = 0; in[i] != '\0' && j + 1 < size; i++) {
-        unsigned char c = (unsigned char)in[i];
-        out[j++] = (c == '"' || c == '\\') ? '\'' : (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    out[j] = '\0';
-}
-
-/* ---- connection bookkeeping -------------------------------------------- */
-
-static int set_watch(jx_tls_frontend *self, int fd, watch *w, uint32_t events)
-{
-    if (fd < 0 || w->events == events)
-        return 0;
-    struct epoll_event ev = {.events = events, .data.ptr = w};
-    int rc;
-    if (events == 0)
-        rc = epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-    else if (w->events == 0)
-        rc = epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
-    else
-        rc = epoll_ctl(self->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-    if (rc == 0)
-        w->events = events;
-    return rc;
+    return (connection *)link; /* the link is the connection's first member */
 }
 
 static void kill_connection(jx_tls_frontend *self, connection *conn)
 {
-    if (conn->dead)
+    if (conn->link.dead)
         return;
-    conn->dead = true;
-    set_watch(self, conn->relay.tls_fd, &conn->tls_watch, 0);
-    set_watch(self, conn->relay.plain_fd, &conn->plain_watch, 0);
     if (conn->counted_relaying)
         atomic_fetch_sub(&self->relaying, 1);
-    if (conn->prev)
-        conn->prev->next = conn->next;
-    else
-        self->connections = conn->next;
-    if (conn->next)
-        conn->next->prev = conn->prev;
     self->connection_count--;
-    conn->prev = NULL;
-    conn->next = self->graveyard;
-    self->graveyard = conn;
-}
-
-static void bury(jx_tls_frontend *self)
-{
-    while (self->graveyard) {
-        connection *conn = self->graveyard;
-        self->graveyard = conn->next;
-        jx_tls_relay_release(&conn->relay);
-        free(conn);
-    }
+    jx_tls_loop_kill(self->loop, &conn->link);
 }
 
 static void refuse(jx_tls_frontend *self, connection *conn, const jx_error *why)
 {
     char detail[JX_ERROR_MESSAGE_MAX];
-    quote_safe(why->message, detail, sizeof detail);
+    jx_transport_log_quote(why->message, detail, sizeof detail);
     emit(self, "event=refused reason=%s peer=%s%s%s detail=\"%s\"", jx_error_code_name(why->code),
          conn->peer, conn->agency[0] ? " agency=" : "", conn->agency, detail);
     kill_connection(self, conn);
@@ -192,12 +99,13 @@ static void refuse(jx_tls_frontend *self, connection *conn, const jx_error *why)
 static void close_relay(jx_tls_frontend *self, connection *conn, const char *why)
 {
     char detail[JX_ERROR_MESSAGE_MAX];
-    quote_safe(why, detail, sizeof detail);
+    jx_transport_log_quote(why, detail, sizeof detail);
     emit(self,
          "event=closed agency=%s routing_id=%s peer=%s bytes_in=%llu bytes_out=%llu "
          "detail=\"%s\"",
-         conn->agency, conn->routing_id, conn->peer, (unsigned long long)conn->relay.bytes_from_tls,
-         (unsigned long long)conn->relay.bytes_from_plain, detail);
+         conn->agency, conn->routing_id, conn->peer,
+         (unsigned long long)conn->link.relay.bytes_from_tls,
+         (unsigned long long)conn->link.relay.bytes_from_plain, detail);
     kill_connection(self, conn);
 }
 
@@ -271,8 +179,8 @@ static void handshake_failure(connection *conn, int ssl_error, jx_error *why)
 static int count_agency(jx_tls_frontend *self, const char *agency)
 {
     int n = 0;
-    for (connection *c = self->connections; c; c = c->next)
-        if (c->state == CONN_RELAY && strcmp(c->agency, agency) == 0)
+    for (jx_tls_link *l = jx_tls_loop_links(self->loop); l; l = l->next)
+        if (connection_of(l)->state == CONN_RELAY && strcmp(connection_of(l)->agency, agency) == 0)
             n++;
     return n;
 }
@@ -300,7 +208,7 @@ static void start_relay(jx_tls_frontend *self, connection *conn)
     jx_error why;
     if (conn->agency[0] == '\0') {
         /* The callback always fills it for a verified leaf; be strict anyway. */
-        X509 *peer = SSL_get0_peer_certificate(conn->relay.ssl);
+        X509 *peer = SSL_get0_peer_certificate(conn->link.relay.ssl);
         if (peer == NULL || jx_cert_agency_id(peer, conn->agency, &why) != 0) {
             if (peer == NULL)
                 jx_error_set(&why, JX_ERR_NO_CLIENT_CERTIFICATE, "client presented no certificate");
@@ -323,9 +231,9 @@ static void start_relay(jx_tls_frontend *self, connection *conn)
         refuse(self, conn, &why);
         return;
     }
-    conn->relay.filter =
+    conn->link.relay.filter =
         jx_zmtp_filter_new((const uint8_t *)conn->routing_id, (size_t)rid_len, &why);
-    if (conn->relay.filter == NULL) {
+    if (conn->link.relay.filter == NULL) {
         refuse(self, conn, &why);
         return;
     }
@@ -334,9 +242,8 @@ static void start_relay(jx_tls_frontend *self, connection *conn)
         refuse(self, conn, &why);
         return;
     }
-    conn->relay.plain_fd = fd;
-    conn->relay.pace_greeting = true;
-    conn->plain_watch = (watch){.which = SIDE_PLAIN, .conn = conn, .events = 0};
+    conn->link.relay.plain_fd = fd;
+    conn->link.relay.pace_greeting = true;
     conn->state = CONN_RELAY;
     /* Read-ahead may already hold the client's greeting: pump now. */
     pump(self, conn);
@@ -345,16 +252,17 @@ static void start_relay(jx_tls_frontend *self, connection *conn)
 static void handshake(jx_tls_frontend *self, connection *conn)
 {
     ERR_clear_error();
-    int rc = SSL_do_handshake(conn->relay.ssl);
+    int rc = SSL_do_handshake(conn->link.relay.ssl);
     if (rc == 1) {
-        set_watch(self, conn->relay.tls_fd, &conn->tls_watch, 0);
+        jx_tls_loop_watch(self->loop, conn->link.relay.tls_fd, &conn->link.tls_watch, 0);
         start_relay(self, conn);
         return;
     }
-    int ssl_error = SSL_get_error(conn->relay.ssl, rc);
+    int ssl_error = SSL_get_error(conn->link.relay.ssl, rc);
     if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
         uint32_t events = ssl_error == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
-        if (set_watch(self, conn->relay.tls_fd, &conn->tls_watch, events) != 0) {
+        if (jx_tls_loop_watch(self->loop, conn->link.relay.tls_fd, &conn->link.tls_watch, events) !=
+            0) {
             jx_error why;
             jx_error_set(&why, JX_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
             refuse(self, conn, &why);
@@ -363,7 +271,7 @@ static void handshake(jx_tls_frontend *self, connection *conn)
     }
     jx_error why;
     handshake_failure(conn, ssl_error, &why);
-    conn->relay.tls_closed = true; /* no close_notify on a failed handshake */
+    conn->link.relay.tls_closed = true; /* no close_notify on a failed handshake */
     refuse(self, conn, &why);
 }
 
@@ -371,8 +279,8 @@ static void pump(jx_tls_frontend *self, connection *conn)
 {
     jx_error err;
     jx_error_clear(&err);
-    bool filtering = conn->relay.filter != NULL;
-    int rc = jx_tls_relay_pump(&conn->relay, &err);
+    bool filtering = conn->link.relay.filter != NULL;
+    int rc = jx_tls_relay_pump(&conn->link.relay, &err);
     if (rc < 0) {
         if (filtering)
             refuse(self, conn, &err);
@@ -380,53 +288,47 @@ static void pump(jx_tls_frontend *self, connection *conn)
             close_relay(self, conn, err.message);
         return;
     }
-    if (filtering && conn->relay.filter == NULL) {
+    if (filtering && conn->link.relay.filter == NULL) {
         conn->deadline_ms = 0;
         conn->counted_relaying = true;
         atomic_fetch_add(&self->relaying, 1);
         char tls[96];
-        jx_tls_context_describe(conn->relay.ssl, tls, sizeof tls);
+        jx_tls_context_describe(conn->link.relay.ssl, tls, sizeof tls);
         emit(self, "event=connected agency=%s routing_id=%s peer=%s tls=%s", conn->agency,
              conn->routing_id, conn->peer, tls);
     }
     if (rc == 1) {
-        if (conn->relay.filter != NULL) {
+        if (conn->link.relay.filter != NULL) {
             jx_error why;
             jx_error_set(&why, JX_ERR_PROTOCOL,
-                         conn->relay.tls_closed
+                         conn->link.relay.tls_closed
                              ? "client closed the connection before completing ZMTP READY"
                              : "gateway ROUTER closed the connection during the ZMTP handshake");
             refuse(self, conn, &why);
         } else {
             close_relay(self, conn,
-                        conn->relay.tls_closed ? "agency closed the connection"
-                                               : "gateway ROUTER closed the connection");
+                        conn->link.relay.tls_closed ? "agency closed the connection"
+                                                    : "gateway ROUTER closed the connection");
         }
         return;
     }
-    if (set_watch(self, conn->relay.tls_fd, &conn->tls_watch,
-                  jx_tls_relay_tls_events(&conn->relay)) != 0 ||
-        set_watch(self, conn->relay.plain_fd, &conn->plain_watch,
-                  jx_tls_relay_plain_events(&conn->relay)) != 0)
+    if (jx_tls_loop_watch(self->loop, conn->link.relay.tls_fd, &conn->link.tls_watch,
+                          jx_tls_relay_tls_events(&conn->link.relay)) != 0 ||
+        jx_tls_loop_watch(self->loop, conn->link.relay.plain_fd, &conn->link.plain_watch,
+                          jx_tls_relay_plain_events(&conn->link.relay)) != 0)
         close_relay(self, conn, "epoll_ctl failed");
 }
 
 /* ---- accepting ----------------------------------------------------------- */
 
-static void accept_connections(jx_tls_frontend *self)
+static void accept_connections(void *owner)
 {
+    jx_tls_frontend *self = owner;
     for (;;) {
         struct sockaddr_storage addr;
-        socklen_t addr_len = sizeof addr;
-        int fd = accept4(self->listen_fd, (struct sockaddr *)&addr, &addr_len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                emit(self, "event=error detail=\"accept failed: %s\"", strerror(errno));
+        int fd = jx_tls_loop_accept(self->loop, self->listen_fd, &addr);
+        if (fd < 0)
             return;
-        }
         char peer[64];
         jx_transport_format_sockaddr(&addr, peer, sizeof peer);
         if (self->connection_count >= self->max_connections) {
@@ -437,27 +339,21 @@ static void accept_connections(jx_tls_frontend *self)
             close(fd);
             continue;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        jx_transport_tune_tcp(fd);
 
         connection *conn = calloc(1, sizeof *conn);
         jx_error err;
-        if (conn == NULL || jx_tls_relay_init(&conn->relay, self->buffer_size, &err) != 0) {
+        if (conn == NULL || jx_tls_relay_init(&conn->link.relay, self->buffer_size, &err) != 0) {
             emit(self, "event=error peer=%s detail=\"out of memory for a connection\"", peer);
             free(conn);
             close(fd);
             continue;
         }
-        conn->relay.tls_fd = fd;
+        conn->link.relay.tls_fd = fd;
         snprintf(conn->peer, sizeof conn->peer, "%s", peer);
-        conn->tls_watch = (watch){.which = SIDE_TLS, .conn = conn, .events = 0};
         conn->deadline_ms = jx_transport_monotonic_ms() + self->handshake_timeout_ms;
         conn->state = CONN_TLS_HANDSHAKE;
-        conn->next = self->connections;
-        if (self->connections)
-            self->connections->prev = conn;
-        self->connections = conn;
+        jx_tls_loop_add(self->loop, &conn->link);
         self->connection_count++;
 
         SSL *ssl = SSL_new(self->ctx);
@@ -468,86 +364,67 @@ static void accept_connections(jx_tls_frontend *self)
             refuse(self, conn, &why);
             continue;
         }
-        conn->relay.ssl = ssl;
+        conn->link.relay.ssl = ssl;
         SSL_set_app_data(ssl, conn);
         SSL_set_accept_state(ssl);
         handshake(self, conn);
     }
 }
 
-/* ---- the thread --------------------------------------------------------- */
+/* ---- the loop's handlers ------------------------------------------------ */
 
 static void check_deadlines(jx_tls_frontend *self, int64_t now)
 {
-    connection *next;
-    for (connection *conn = self->connections; conn; conn = next) {
-        next = conn->next;
+    jx_tls_link *next;
+    for (jx_tls_link *l = jx_tls_loop_links(self->loop); l; l = next) {
+        next = l->next;
+        connection *conn = connection_of(l);
         if (conn->deadline_ms != 0 && now >= conn->deadline_ms) {
             jx_error why;
             jx_error_set(&why, JX_ERR_HANDSHAKE_TIMEOUT, "no %s within %d ms of connecting",
                          conn->state == CONN_TLS_HANDSHAKE ? "TLS handshake" : "ZMTP READY",
                          self->handshake_timeout_ms);
-            conn->relay.tls_closed = conn->state == CONN_TLS_HANDSHAKE;
+            conn->link.relay.tls_closed = conn->state == CONN_TLS_HANDSHAKE;
             refuse(self, conn, &why);
         }
     }
 }
 
-static int next_timeout(jx_tls_frontend *self, int64_t now)
+static int next_timeout(void *owner)
 {
+    jx_tls_frontend *self = owner;
+    int64_t now = jx_transport_monotonic_ms();
     int64_t timeout = 1000;
-    for (connection *conn = self->connections; conn; conn = conn->next) {
-        if (conn->relay.more)
+    for (jx_tls_link *l = jx_tls_loop_links(self->loop); l; l = l->next) {
+        if (l->relay.more)
             return 0;
-        if (conn->deadline_ms != 0 && conn->deadline_ms - now < timeout)
-            timeout = conn->deadline_ms - now;
+        int64_t deadline_ms = connection_of(l)->deadline_ms;
+        if (deadline_ms != 0 && deadline_ms - now < timeout)
+            timeout = deadline_ms - now;
     }
     return timeout < 0 ? 0 : (int)timeout;
 }
 
-static void *frontend_thread(void *arg)
+static void on_ready(void *owner, jx_tls_link *link, jx_tls_watch_side which)
 {
-    jx_tls_frontend *self = arg;
-    /* OpenSSL writes to sockets with write(2): a peer that vanished must
-     * give EPIPE here, not kill the gateway. */
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+    (void)which; /* the state says what either socket is waited for */
+    connection *conn = connection_of(link);
+    if (conn->state == CONN_TLS_HANDSHAKE)
+        handshake(owner, conn);
+    else
+        pump(owner, conn);
+}
 
-    struct epoll_event events[EVENT_BATCH];
-    while (!atomic_load(&self->stop)) {
-        int64_t now = jx_transport_monotonic_ms();
-        int n = epoll_wait(self->epoll_fd, events, EVENT_BATCH, next_timeout(self, now));
-        if (n < 0 && errno != EINTR) {
-            emit(self, "event=error detail=\"epoll_wait failed: %s\"", strerror(errno));
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            watch *w = events[i].data.ptr;
-            if (w->which == SIDE_LISTEN) {
-                accept_connections(self);
-            } else if (w->which == SIDE_WAKE) {
-                uint64_t value;
-                if (read(self->wake_fd, &value, sizeof value) < 0 && errno != EAGAIN)
-                    break;
-            } else if (!w->conn->dead) {
-                if (w->conn->state == CONN_TLS_HANDSHAKE)
-                    handshake(self, w->conn);
-                else
-                    pump(self, w->conn);
-            }
-        }
-        connection *next;
-        for (connection *conn = self->connections; conn; conn = next) {
-            next = conn->next;
-            if (conn->relay.more && conn->state == CONN_RELAY)
-                pump(self, conn);
-        }
-        check_deadlines(self, jx_transport_monotonic_ms());
-        bury(self);
+static void after_batch(void *owner)
+{
+    jx_tls_frontend *self = owner;
+    jx_tls_link *next;
+    for (jx_tls_link *l = jx_tls_loop_links(self->loop); l; l = next) {
+        next = l->next;
+        if (l->relay.more && connection_of(l)->state == CONN_RELAY)
+            pump(self, connection_of(l));
     }
-    return NULL;
+    check_deadlines(self, jx_transport_monotonic_ms());
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -607,7 +484,7 @@ jx_tls_frontend *jx_tls_frontend_new(const jx_tls_frontend_config *config, jx_er
         jx_error_set(err, JX_ERR_SYSTEM, "out of memory for the TLS front end");
         return NULL;
     }
-    self->listen_fd = self->epoll_fd = self->wake_fd = -1;
+    self->listen_fd = -1;
     self->log = config->log;
     self->log_arg = config->log_arg;
     self->handshake_timeout_ms = config->handshake_timeout_ms > 0 ? config->handshake_timeout_ms
@@ -628,26 +505,19 @@ jx_tls_frontend *jx_tls_frontend_new(const jx_tls_frontend_config *config, jx_er
         goto fail;
     if (open_listener(self, config->listen, err) != 0)
         goto fail;
-    self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (self->epoll_fd < 0 || self->wake_fd < 0) {
-        jx_error_set(err, JX_ERR_SYSTEM, "cannot make epoll or eventfd: %s", strerror(errno));
+    self->loop = jx_tls_loop_new(self->listen_fd, self->log, self->log_arg, err);
+    if (self->loop == NULL)
         goto fail;
-    }
-    self->listen_watch = (watch){.which = SIDE_LISTEN};
-    self->wake_watch = (watch){.which = SIDE_WAKE};
-    if (set_watch(self, self->listen_fd, &self->listen_watch, EPOLLIN) != 0 ||
-        set_watch(self, self->wake_fd, &self->wake_watch, EPOLLIN) != 0) {
-        jx_error_set(err, JX_ERR_SYSTEM, "epoll_ctl failed: %s", strerror(errno));
-        goto fail;
-    }
     emit(self, "event=listening address=%s port=%d router=%s min_tls=%s", config->listen,
          self->port, config->router_endpoint, self->min_version == TLS1_2_VERSION ? "1.2" : "1.3");
-    if (pthread_create(&self->thread, NULL, frontend_thread, self) != 0) {
-        jx_error_set(err, JX_ERR_SYSTEM, "cannot start the TLS front end thread");
+    static const jx_tls_loop_handlers handlers = {
+        .accept = accept_connections,
+        .ready = on_ready,
+        .after_batch = after_batch,
+        .timeout_ms = next_timeout,
+    };
+    if (jx_tls_loop_start(self->loop, &handlers, self, "TLS front end", err) != 0)
         goto fail;
-    }
-    self->thread_started = true;
     return self;
 fail:
     jx_tls_frontend_destroy(&self);
@@ -659,23 +529,11 @@ void jx_tls_frontend_destroy(jx_tls_frontend **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     jx_tls_frontend *self = *self_p;
-    if (self->thread_started) {
-        atomic_store(&self->stop, true);
-        uint64_t one = 1;
-        if (write(self->wake_fd, &one, sizeof one) < 0) {
-            /* The eventfd cannot be full at 1; epoll_wait wakes within 1 s anyway. */
-        }
-        pthread_join(self->thread, NULL);
-    }
-    while (self->connections)
-        kill_connection(self, self->connections);
-    bury(self);
+    /* A connection holds nothing beyond its link, so the loop frees them
+     * all; the counters go with the front end. */
+    jx_tls_loop_destroy(&self->loop);
     if (self->listen_fd >= 0)
         close(self->listen_fd);
-    if (self->epoll_fd >= 0)
-        close(self->epoll_fd);
-    if (self->wake_fd >= 0)
-        close(self->wake_fd);
     SSL_CTX_free(self->ctx);
     free(self);
     *self_p = NULL;

@@ -1,5 +1,6 @@
-/* transport.c — addresses, private ipc endpoints, heartbeats and clocks for
- * the TLS front end and dialer. No state; every function is thread-safe. */
+/* transport.c — addresses, private ipc endpoints, heartbeats, clocks and log
+ * lines for the TLS front end and dialer. No state; every function is
+ * thread-safe. */
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -7,6 +8,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +19,30 @@
 #include <zmq.h>
 
 static const char IPC_PREFIX[] = "ipc://";
+
+enum { LOG_LINE_MAX = 1024 };
+
+void jx_transport_log(jx_log_fn log, void *arg, const char *format, ...)
+{
+    if (log == NULL)
+        return;
+    char line[LOG_LINE_MAX];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    log(arg, line);
+}
+
+void jx_transport_log_quote(const char *in, char *out, size_t size)
+{
+    size_t j = 0;
+    for (size_t i = 0; in[i] != '\0' && j + 1 < size; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[j++] = (c == '"' || c == '\\') ? '\'' : (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    out[j] = '\0';
+}
 
 int jx_transport_split_address(const char *address, char *host, size_t host_size, char *port,
                                size_t port_size, jx_error *err)
@@ -117,6 +144,13 @@ void jx_transport_format_sockaddr(const void *sockaddr, char *out, size_t size)
     } else {
         snprintf(out, size, "local");
     }
+}
+
+void jx_transport_tune_tcp(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 }
 
 int jx_transport_nonblocking(int fd, jx_error *err)

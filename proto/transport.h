@@ -23,6 +23,14 @@
  * Library code never prints; the daemon decides where lines go. */
 typedef void (*jx_log_fn)(void *arg, const char *line);
 
+/* Formats one line and hands it to log; nothing happens when log is NULL. */
+void jx_transport_log(jx_log_fn log, void *arg, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Copies a sentence into out so that it can stand between the quotes of a
+ * log value: quotes and backslashes become ', control characters spaces. */
+void jx_transport_log_quote(const char *in, char *out, size_t size);
+
 /* Heartbeat interval that the gateway and adapters use unless configured. */
 enum { JX_TRANSPORT_HEARTBEAT_DEFAULT_MS = 5000 };
 
@@ -44,6 +52,10 @@ int64_t jx_transport_monotonic_ms(void);
 
 /* Writes "host:port" of a socket address (for log lines). */
 void jx_transport_format_sockaddr(const void *sockaddr, char *out, size_t size);
+
+/* TCP_NODELAY (ZMTP frames are small and each is waited for) and
+ * SO_KEEPALIVE on a TLS side's socket; best effort. */
+void jx_transport_tune_tcp(int fd);
 
 /* Puts fd in non-blocking, close-on-exec mode. */
 int jx_transport_nonblocking(int fd, jx_error *err);
