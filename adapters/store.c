@@ -195,16 +195,13 @@ struct jx_adapter_store {
 /* Fills err with "<what>: <SQLite's reason>" and a code that says what kind
  * of failure it was. Must be called with the lock held, before anything else
  * touches the connection, so that sqlite3_errmsg is still this failure's. */
-static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
+static int store_vfail(jx_adapter_store *self, jx_error *err, const char *format, va_list args)
+    __attribute__((format(printf, 3, 0)));
 
-static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
+static int store_vfail(jx_adapter_store *self, jx_error *err, const char *format, va_list args)
 {
     char what[JX_ERROR_MESSAGE_MAX];
-    va_list args;
-    va_start(args, format);
     vsnprintf(what, sizeof what, format, args);
-    va_end(args);
 
     int rc = self->db ? sqlite3_extended_errcode(self->db) & 0xff : SQLITE_NOMEM;
     const char *reason = self->db ? sqlite3_errmsg(self->db) : "out of memory";
@@ -219,6 +216,35 @@ static int store_fail(jx_adapter_store *self, jx_error *err, const char *format,
     default:
         return jx_error_set(err, JX_ERR_IO, "%s: %s", what, reason);
     }
+}
+
+static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    int rc = store_vfail(self, err, format, args);
+    va_end(args);
+    return rc;
+}
+
+static void transaction_rollback(jx_adapter_store *self);
+
+/* store_fail, then the open transaction (or savepoint) rolled back: in that
+ * order, so that the sentence carries this failure's reason. Returns -1. */
+static int store_abort(jx_adapter_store *self, jx_error *err, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int store_abort(jx_adapter_store *self, jx_error *err, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    int rc = store_vfail(self, err, format, args);
+    va_end(args);
+    transaction_rollback(self);
+    return rc;
 }
 
 /* ---- small helpers ---- */
@@ -281,8 +307,8 @@ static int transaction_commit(jx_adapter_store *self)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Rolls back if a transaction is open; keeps the failure's errmsg intact by
- * being called only after store_fail. */
+/* Rolls back if a transaction is open. After a failure, call store_abort
+ * instead, which reads the failure's errmsg first. */
 static void transaction_rollback(jx_adapter_store *self)
 {
     if (sqlite3_get_autocommit(self->db))
@@ -325,6 +351,12 @@ static void column_digest(sqlite3_stmt *stmt, int column, uint8_t digest[32])
         memcpy(digest, sqlite3_column_blob(stmt, column), 32);
 }
 
+static bool column_is_digest(sqlite3_stmt *stmt, int column, const uint8_t digest[32])
+{
+    return sqlite3_column_bytes(stmt, column) == 32 &&
+           memcmp(sqlite3_column_blob(stmt, column), digest, 32) == 0;
+}
+
 static int sha256(const uint8_t *bytes, size_t len, uint8_t digest[32])
 {
     return EVP_Digest(bytes, len, digest, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
@@ -338,18 +370,39 @@ static int64_t sql_limit(size_t limit)
 
 /* ---- rows to entries ---- */
 
-void jx_adapter_store_outbox_entry_destroy(jx_adapter_store_outbox_entry **entry_p)
+/* The _destroy contract (free, set the caller's pointer to NULL, safe twice)
+ * for every entry type; free_entry frees one entry and its fields. */
+static void entry_destroy(void **entry_p, void (*free_entry)(void *entry))
 {
     if (entry_p == NULL || *entry_p == NULL)
         return;
-    jx_adapter_store_outbox_entry *entry = *entry_p;
-    free(entry->message_id);
-    free(entry->type);
-    free(entry->case_id);
-    free(entry->recipients);
-    free(entry->envelope);
-    free(entry);
+    free_entry(*entry_p);
     *entry_p = NULL;
+}
+
+/* How the rows of one table become entries: read copies the current row of
+ * a statement (NULL when out of memory), free_entry frees such a copy, what
+ * says what was being read in error sentences. */
+typedef struct {
+    void *(*read)(sqlite3_stmt *stmt);
+    void (*free_entry)(void *entry);
+    const char *what;
+} row_kind;
+
+static void outbox_entry_free(void *entry)
+{
+    jx_adapter_store_outbox_entry *outbox = entry;
+    free(outbox->message_id);
+    free(outbox->type);
+    free(outbox->case_id);
+    free(outbox->recipients);
+    free(outbox->envelope);
+    free(outbox);
+}
+
+void jx_adapter_store_outbox_entry_destroy(jx_adapter_store_outbox_entry **entry_p)
+{
+    entry_destroy((void **)entry_p, outbox_entry_free);
 }
 
 static void *outbox_entry_read(sqlite3_stmt *stmt)
@@ -370,24 +423,22 @@ static void *outbox_entry_read(sqlite3_stmt *stmt)
     return entry;
 }
 
-static void outbox_entry_free(void *entry)
+static const row_kind OUTBOX_ROWS = {outbox_entry_read, outbox_entry_free, "read the outbox"};
+
+static void sent_entry_free(void *entry)
 {
-    jx_adapter_store_outbox_entry *typed = entry;
-    jx_adapter_store_outbox_entry_destroy(&typed);
+    jx_adapter_store_sent_entry *sent = entry;
+    free(sent->message_id);
+    free(sent->type);
+    free(sent->case_id);
+    free(sent->recipients);
+    free(sent->status);
+    free(sent);
 }
 
 void jx_adapter_store_sent_entry_destroy(jx_adapter_store_sent_entry **entry_p)
 {
-    if (entry_p == NULL || *entry_p == NULL)
-        return;
-    jx_adapter_store_sent_entry *entry = *entry_p;
-    free(entry->message_id);
-    free(entry->type);
-    free(entry->case_id);
-    free(entry->recipients);
-    free(entry->status);
-    free(entry);
-    *entry_p = NULL;
+    entry_destroy((void **)entry_p, sent_entry_free);
 }
 
 static void *sent_entry_read(sqlite3_stmt *stmt)
@@ -412,24 +463,22 @@ static void *sent_entry_read(sqlite3_stmt *stmt)
     return entry;
 }
 
-static void sent_entry_free(void *entry)
+static const row_kind SENT_ROWS = {sent_entry_read, sent_entry_free, "read the sent messages"};
+
+static void inbox_entry_free(void *entry)
 {
-    jx_adapter_store_sent_entry *typed = entry;
-    jx_adapter_store_sent_entry_destroy(&typed);
+    jx_adapter_store_inbox_entry *inbox = entry;
+    free(inbox->sender);
+    free(inbox->message_id);
+    free(inbox->type);
+    free(inbox->case_id);
+    free(inbox->envelope);
+    free(inbox);
 }
 
 void jx_adapter_store_inbox_entry_destroy(jx_adapter_store_inbox_entry **entry_p)
 {
-    if (entry_p == NULL || *entry_p == NULL)
-        return;
-    jx_adapter_store_inbox_entry *entry = *entry_p;
-    free(entry->sender);
-    free(entry->message_id);
-    free(entry->type);
-    free(entry->case_id);
-    free(entry->envelope);
-    free(entry);
-    *entry_p = NULL;
+    entry_destroy((void **)entry_p, inbox_entry_free);
 }
 
 static void *inbox_entry_read(sqlite3_stmt *stmt)
@@ -452,17 +501,11 @@ static void *inbox_entry_read(sqlite3_stmt *stmt)
     return entry;
 }
 
-static void inbox_entry_free(void *entry)
-{
-    jx_adapter_store_inbox_entry *typed = entry;
-    jx_adapter_store_inbox_entry_destroy(&typed);
-}
+static const row_kind INBOX_ROWS = {inbox_entry_read, inbox_entry_free, "read the inbox"};
 
-void jx_adapter_store_receipt_destroy(jx_adapter_store_receipt **receipt_p)
+static void receipt_free(void *entry)
 {
-    if (receipt_p == NULL || *receipt_p == NULL)
-        return;
-    jx_adapter_store_receipt *receipt = *receipt_p;
+    jx_adapter_store_receipt *receipt = entry;
     free(receipt->message_id);
     free(receipt->status);
     free(receipt->recipient);
@@ -470,7 +513,11 @@ void jx_adapter_store_receipt_destroy(jx_adapter_store_receipt **receipt_p)
     free(receipt->reason);
     free(receipt->receipt);
     free(receipt);
-    *receipt_p = NULL;
+}
+
+void jx_adapter_store_receipt_destroy(jx_adapter_store_receipt **receipt_p)
+{
+    entry_destroy((void **)receipt_p, receipt_free);
 }
 
 static void *receipt_read(sqlite3_stmt *stmt)
@@ -495,36 +542,32 @@ static void *receipt_read(sqlite3_stmt *stmt)
     return receipt;
 }
 
-static void receipt_free(void *receipt)
-{
-    jx_adapter_store_receipt *typed = receipt;
-    jx_adapter_store_receipt_destroy(&typed);
-}
+static const row_kind RECEIPT_ROWS = {receipt_read, receipt_free, "read the receipts"};
 
 /* Rows copied out of a finished statement, to hand to callbacks after the
  * lock is released. */
 typedef struct {
+    const row_kind *kind;
     void **rows;
     size_t count;
     size_t capacity;
-    void (*free_row)(void *row);
 } row_list;
 
 static void row_list_clear(row_list *list)
 {
     for (size_t i = 0; i < list->count; i++)
-        list->free_row(list->rows[i]);
+        list->kind->free_entry(list->rows[i]);
     free(list->rows);
     list->rows = NULL;
     list->count = list->capacity = 0;
 }
 
-/* Steps stmt (already bound) to the end, copying each row with read. Returns
+/* Steps stmt (already bound) to the end, copying each row into list. Returns
  * 0, or -1 with err filled ("cannot <what>"). Resets stmt in any case. Lock
  * held. */
-static int rows_collect(jx_adapter_store *self, sqlite3_stmt *stmt, void *(*read)(sqlite3_stmt *),
-                        row_list *list, const char *what, jx_error *err)
+static int rows_collect(jx_adapter_store *self, sqlite3_stmt *stmt, row_list *list, jx_error *err)
 {
+    const char *what = list->kind->what;
     int result = -1;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -539,7 +582,7 @@ static int rows_collect(jx_adapter_store *self, sqlite3_stmt *stmt, void *(*read
             list->rows = rows;
             list->capacity = capacity;
         }
-        void *row = read(stmt);
+        void *row = list->kind->read(stmt);
         if (row == NULL) {
             jx_error_set(err, JX_ERR_SYSTEM, "cannot %s of %s: out of memory", what, self->path);
             goto done;
@@ -556,10 +599,24 @@ done:
     return result;
 }
 
+/* Copies into list, under the lock, the rows of statement id (a "sequence >
+ * ?1 ... LIMIT ?2" query) after after_sequence, at most limit (0: all). */
+static int rows_after(jx_adapter_store *self, statement_id id, int64_t after_sequence, size_t limit,
+                      row_list *list, jx_error *err)
+{
+    pthread_mutex_lock(&self->lock);
+    sqlite3_stmt *stmt = statement(self, id);
+    sqlite3_bind_int64(stmt, 1, after_sequence);
+    sqlite3_bind_int64(stmt, 2, sql_limit(limit));
+    int result = rows_collect(self, stmt, list, err);
+    pthread_mutex_unlock(&self->lock);
+    return result;
+}
+
 /* Runs a statement expected to give at most one row and copies it into
  * *row_p. Returns 1, 0 (no row) or -1. Resets stmt. Lock held. */
-static int row_fetch(jx_adapter_store *self, sqlite3_stmt *stmt, void *(*read)(sqlite3_stmt *),
-                     void **row_p, const char *what, jx_error *err)
+static int row_fetch(jx_adapter_store *self, sqlite3_stmt *stmt, const row_kind *kind, void **row_p,
+                     jx_error *err)
 {
     int result = -1;
     *row_p = NULL;
@@ -567,15 +624,30 @@ static int row_fetch(jx_adapter_store *self, sqlite3_stmt *stmt, void *(*read)(s
     if (rc == SQLITE_DONE) {
         result = 0;
     } else if (rc == SQLITE_ROW) {
-        *row_p = read(stmt);
+        *row_p = kind->read(stmt);
         if (*row_p == NULL)
-            jx_error_set(err, JX_ERR_SYSTEM, "cannot %s of %s: out of memory", what, self->path);
+            jx_error_set(err, JX_ERR_SYSTEM, "cannot %s of %s: out of memory", kind->what,
+                         self->path);
         else
             result = 1;
     } else {
-        store_fail(self, err, "cannot %s of %s", what, self->path);
+        store_fail(self, err, "cannot %s of %s", kind->what, self->path);
     }
     statement_done(stmt);
+    return result;
+}
+
+/* The first row of statement id (as for rows_after) after after_sequence,
+ * under the lock: 1 and *row_p, 0 when there is none, -1. */
+static int row_after(jx_adapter_store *self, statement_id id, const row_kind *kind,
+                     int64_t after_sequence, void **row_p, jx_error *err)
+{
+    pthread_mutex_lock(&self->lock);
+    sqlite3_stmt *stmt = statement(self, id);
+    sqlite3_bind_int64(stmt, 1, after_sequence);
+    sqlite3_bind_int64(stmt, 2, 1);
+    int result = row_fetch(self, stmt, kind, row_p, err);
+    pthread_mutex_unlock(&self->lock);
     return result;
 }
 
@@ -789,8 +861,7 @@ int jx_adapter_store_batch_begin(jx_adapter_store *self, jx_error *err)
     pthread_mutex_lock(&self->lock);
     if (self->in_batch || transaction_begin(self) != 0) {
         if (self->in_batch)
-            jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "a batch of %s is already open",
-                         self->path);
+            jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "a batch of %s is already open", self->path);
         else
             store_fail(self, err, "cannot begin a batch in %s", self->path);
         pthread_mutex_unlock(&self->lock);
@@ -804,11 +875,28 @@ int jx_adapter_store_batch_commit(jx_adapter_store *self, jx_error *err)
 {
     self->in_batch = false;
     int rc = 0;
-    if (transaction_commit(self) != 0) {
-        rc = store_fail(self, err, "cannot commit a batch in %s", self->path);
-        transaction_rollback(self);
-    }
+    if (transaction_commit(self) != 0)
+        rc = store_abort(self, err, "cannot commit a batch in %s", self->path);
     pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+/* Inserts a row for message into outbox or sent, whose first six columns
+ * are alike: id, type, case id, recipients, a blob (the envelope for
+ * outbox, its digest for sent) and the creation time. Returns SQLite's. */
+static int message_row_insert(jx_adapter_store *self, statement_id id,
+                              const jx_adapter_store_new_message *message, const void *blob,
+                              size_t blob_len)
+{
+    sqlite3_stmt *stmt = statement(self, id);
+    bind_text(stmt, 1, message->message_id);
+    bind_text(stmt, 2, message->type);
+    bind_text(stmt, 3, message->case_id);
+    bind_text(stmt, 4, message->recipients);
+    bind_blob(stmt, 5, blob, blob_len);
+    sqlite3_bind_int64(stmt, 6, message->created_at_ms);
+    int rc = sqlite3_step(stmt);
+    statement_done(stmt);
     return rc;
 }
 
@@ -830,8 +918,7 @@ static int outbox_insert(jx_adapter_store *self, const jx_adapter_store_new_mess
     bind_text(stmt, 1, message->message_id);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
-        bool same = sqlite3_column_bytes(stmt, 0) == 32 &&
-                    memcmp(sqlite3_column_blob(stmt, 0), digest, 32) == 0;
+        bool same = column_is_digest(stmt, 0, digest);
         statement_done(stmt);
         if (same)
             return 0;
@@ -841,36 +928,13 @@ static int outbox_insert(jx_adapter_store *self, const jx_adapter_store_new_mess
                             message->message_id, self->path);
     }
     statement_done(stmt);
-    if (rc != SQLITE_DONE)
-        goto fail;
-
-    stmt = statement(self, SQL_OUTBOX_INSERT);
-    bind_text(stmt, 1, message->message_id);
-    bind_text(stmt, 2, message->type);
-    bind_text(stmt, 3, message->case_id);
-    bind_text(stmt, 4, message->recipients);
-    bind_blob(stmt, 5, message->envelope, message->envelope_len);
-    sqlite3_bind_int64(stmt, 6, message->created_at_ms);
-    rc = sqlite3_step(stmt);
-    statement_done(stmt);
-    if (rc != SQLITE_DONE)
-        goto fail;
-
-    stmt = statement(self, SQL_SENT_INSERT);
-    bind_text(stmt, 1, message->message_id);
-    bind_text(stmt, 2, message->type);
-    bind_text(stmt, 3, message->case_id);
-    bind_text(stmt, 4, message->recipients);
-    bind_blob(stmt, 5, digest, sizeof digest);
-    sqlite3_bind_int64(stmt, 6, message->created_at_ms);
-    rc = sqlite3_step(stmt);
-    statement_done(stmt);
-    if (rc != SQLITE_DONE)
-        goto fail;
-    return 1;
-fail:
-    return store_fail(self, err, "cannot add message %s to the outbox of %s",
-                      message->message_id, self->path);
+    if (rc == SQLITE_DONE &&
+        message_row_insert(self, SQL_OUTBOX_INSERT, message, message->envelope,
+                           message->envelope_len) == SQLITE_DONE &&
+        message_row_insert(self, SQL_SENT_INSERT, message, digest, sizeof digest) == SQLITE_DONE)
+        return 1;
+    return store_fail(self, err, "cannot add message %s to the outbox of %s", message->message_id,
+                      self->path);
 }
 
 int jx_adapter_store_outbox_add_many(jx_adapter_store *self,
@@ -892,8 +956,7 @@ int jx_adapter_store_outbox_add_many(jx_adapter_store *self,
         }
     }
     if (transaction_commit(self) != 0) {
-        store_fail(self, err, "cannot add %zu messages to the outbox of %s", count, self->path);
-        transaction_rollback(self);
+        store_abort(self, err, "cannot add %zu messages to the outbox of %s", count, self->path);
         goto done;
     }
     result = 0;
@@ -921,9 +984,8 @@ int jx_adapter_store_outbox_add(jx_adapter_store *self, const char *message_id, 
     if (result <= 0) {
         transaction_rollback(self); /* nothing was written */
     } else if (transaction_commit(self) != 0) {
-        store_fail(self, err, "cannot add message %s to the outbox of %s", message_id, self->path);
-        transaction_rollback(self);
-        result = -1;
+        result = store_abort(self, err, "cannot add message %s to the outbox of %s", message_id,
+                             self->path);
     }
 done:
     pthread_mutex_unlock(&self->lock);
@@ -935,13 +997,7 @@ int jx_adapter_store_outbox_next(jx_adapter_store *self, int64_t after_sequence,
 {
     if (self == NULL || entry_p == NULL)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "outbox_next needs a store and entry_p");
-    pthread_mutex_lock(&self->lock);
-    sqlite3_stmt *stmt = statement(self, SQL_OUTBOX_AFTER);
-    sqlite3_bind_int64(stmt, 1, after_sequence);
-    sqlite3_bind_int64(stmt, 2, 1);
-    int result = row_fetch(self, stmt, outbox_entry_read, (void **)entry_p, "read the outbox", err);
-    pthread_mutex_unlock(&self->lock);
-    return result;
+    return row_after(self, SQL_OUTBOX_AFTER, &OUTBOX_ROWS, after_sequence, (void **)entry_p, err);
 }
 
 int jx_adapter_store_outbox_list(jx_adapter_store *self, int64_t after_sequence, size_t limit,
@@ -949,13 +1005,8 @@ int jx_adapter_store_outbox_list(jx_adapter_store *self, int64_t after_sequence,
 {
     if (self == NULL || fn == NULL)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "outbox_list needs a store and fn");
-    row_list list = {.free_row = outbox_entry_free};
-    pthread_mutex_lock(&self->lock);
-    sqlite3_stmt *stmt = statement(self, SQL_OUTBOX_AFTER);
-    sqlite3_bind_int64(stmt, 1, after_sequence);
-    sqlite3_bind_int64(stmt, 2, sql_limit(limit));
-    int result = rows_collect(self, stmt, outbox_entry_read, &list, "read the outbox", err);
-    pthread_mutex_unlock(&self->lock);
+    row_list list = {.kind = &OUTBOX_ROWS};
+    int result = rows_after(self, SQL_OUTBOX_AFTER, after_sequence, limit, &list, err);
     for (size_t i = 0; result == 0 && i < list.count; i++)
         if (fn(list.rows[i], arg) != 0)
             break;
@@ -991,8 +1042,7 @@ int jx_adapter_store_sent_get(jx_adapter_store *self, const char *message_id,
     pthread_mutex_lock(&self->lock);
     sqlite3_stmt *stmt = statement(self, SQL_SENT_GET);
     bind_text(stmt, 1, message_id);
-    int result =
-        row_fetch(self, stmt, sent_entry_read, (void **)entry_p, "read the sent messages", err);
+    int result = row_fetch(self, stmt, &SENT_ROWS, (void **)entry_p, err);
     pthread_mutex_unlock(&self->lock);
     return result;
 }
@@ -1002,13 +1052,8 @@ int jx_adapter_store_sent_list(jx_adapter_store *self, int64_t after_sequence, s
 {
     if (self == NULL || fn == NULL)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "sent_list needs a store and fn");
-    row_list list = {.free_row = sent_entry_free};
-    pthread_mutex_lock(&self->lock);
-    sqlite3_stmt *stmt = statement(self, SQL_SENT_AFTER);
-    sqlite3_bind_int64(stmt, 1, after_sequence);
-    sqlite3_bind_int64(stmt, 2, sql_limit(limit));
-    int result = rows_collect(self, stmt, sent_entry_read, &list, "read the sent messages", err);
-    pthread_mutex_unlock(&self->lock);
+    row_list list = {.kind = &SENT_ROWS};
+    int result = rows_after(self, SQL_SENT_AFTER, after_sequence, limit, &list, err);
     for (size_t i = 0; result == 0 && i < list.count; i++)
         if (fn(list.rows[i], arg) != 0)
             break;
@@ -1041,8 +1086,7 @@ int jx_adapter_store_inbox_add(jx_adapter_store *self, const char *sender, const
     bind_text(stmt, 2, message_id);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
-        bool same = sqlite3_column_bytes(stmt, 0) == 32 &&
-                    memcmp(sqlite3_column_blob(stmt, 0), header_sha256, 32) == 0;
+        bool same = column_is_digest(stmt, 0, header_sha256);
         statement_done(stmt);
         transaction_rollback(self);
         if (same)
@@ -1073,9 +1117,8 @@ int jx_adapter_store_inbox_add(jx_adapter_store *self, const char *sender, const
     result = 1;
     goto done;
 fail:
-    store_fail(self, err, "cannot add message %s from %s to the inbox of %s", message_id, sender,
-               self->path);
-    transaction_rollback(self);
+    store_abort(self, err, "cannot add message %s from %s to the inbox of %s", message_id, sender,
+                self->path);
 done:
     pthread_mutex_unlock(&self->lock);
     return result;
@@ -1091,7 +1134,7 @@ int jx_adapter_store_inbox_get(jx_adapter_store *self, const char *sender, const
     sqlite3_stmt *stmt = statement(self, SQL_INBOX_GET);
     bind_text(stmt, 1, sender);
     bind_text(stmt, 2, message_id);
-    int result = row_fetch(self, stmt, inbox_entry_read, (void **)entry_p, "read the inbox", err);
+    int result = row_fetch(self, stmt, &INBOX_ROWS, (void **)entry_p, err);
     pthread_mutex_unlock(&self->lock);
     return result;
 }
@@ -1102,13 +1145,8 @@ int jx_adapter_store_inbox_next_unconsumed(jx_adapter_store *self, int64_t after
     if (self == NULL || entry_p == NULL)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT,
                             "inbox_next_unconsumed needs a store and entry_p");
-    pthread_mutex_lock(&self->lock);
-    sqlite3_stmt *stmt = statement(self, SQL_INBOX_UNCONSUMED_AFTER);
-    sqlite3_bind_int64(stmt, 1, after_sequence);
-    sqlite3_bind_int64(stmt, 2, 1);
-    int result = row_fetch(self, stmt, inbox_entry_read, (void **)entry_p, "read the inbox", err);
-    pthread_mutex_unlock(&self->lock);
-    return result;
+    return row_after(self, SQL_INBOX_UNCONSUMED_AFTER, &INBOX_ROWS, after_sequence,
+                     (void **)entry_p, err);
 }
 
 int jx_adapter_store_inbox_list(jx_adapter_store *self, bool only_unconsumed,
@@ -1117,14 +1155,9 @@ int jx_adapter_store_inbox_list(jx_adapter_store *self, bool only_unconsumed,
 {
     if (self == NULL || fn == NULL)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "inbox_list needs a store and fn");
-    row_list list = {.free_row = inbox_entry_free};
-    pthread_mutex_lock(&self->lock);
-    sqlite3_stmt *stmt =
-        statement(self, only_unconsumed ? SQL_INBOX_UNCONSUMED_AFTER : SQL_INBOX_AFTER);
-    sqlite3_bind_int64(stmt, 1, after_sequence);
-    sqlite3_bind_int64(stmt, 2, sql_limit(limit));
-    int result = rows_collect(self, stmt, inbox_entry_read, &list, "read the inbox", err);
-    pthread_mutex_unlock(&self->lock);
+    row_list list = {.kind = &INBOX_ROWS};
+    int result = rows_after(self, only_unconsumed ? SQL_INBOX_UNCONSUMED_AFTER : SQL_INBOX_AFTER,
+                            after_sequence, limit, &list, err);
     for (size_t i = 0; result == 0 && i < list.count; i++)
         if (fn(list.rows[i], arg) != 0)
             break;
@@ -1244,9 +1277,8 @@ int jx_adapter_store_receipt_add(jx_adapter_store *self, const char *message_id,
     result = 1;
     goto done;
 fail:
-    store_fail(self, err, "cannot add the %s receipt for message %s to %s", status, message_id,
-               self->path);
-    transaction_rollback(self);
+    store_abort(self, err, "cannot add the %s receipt for message %s to %s", status, message_id,
+                self->path);
 done:
     pthread_mutex_unlock(&self->lock);
     return result;
@@ -1258,11 +1290,11 @@ int jx_adapter_store_receipts_for(jx_adapter_store *self, const char *message_id
     if (self == NULL || message_id == NULL || fn == NULL)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT,
                             "receipts_for needs a store, a message id and fn");
-    row_list list = {.free_row = receipt_free};
+    row_list list = {.kind = &RECEIPT_ROWS};
     pthread_mutex_lock(&self->lock);
     sqlite3_stmt *stmt = statement(self, SQL_RECEIPTS_FOR);
     bind_text(stmt, 1, message_id);
-    int result = rows_collect(self, stmt, receipt_read, &list, "read the receipts", err);
+    int result = rows_collect(self, stmt, &list, err);
     pthread_mutex_unlock(&self->lock);
     for (size_t i = 0; result == 0 && i < list.count; i++)
         if (fn(list.rows[i], arg) != 0)
@@ -1276,13 +1308,8 @@ int jx_adapter_store_receipts_list(jx_adapter_store *self, int64_t since_sequenc
 {
     if (self == NULL || fn == NULL)
         return jx_error_set(err, JX_ERR_INVALID_ARGUMENT, "receipts_list needs a store and fn");
-    row_list list = {.free_row = receipt_free};
-    pthread_mutex_lock(&self->lock);
-    sqlite3_stmt *stmt = statement(self, SQL_RECEIPTS_AFTER);
-    sqlite3_bind_int64(stmt, 1, since_sequence);
-    sqlite3_bind_int64(stmt, 2, sql_limit(limit));
-    int result = rows_collect(self, stmt, receipt_read, &list, "read the receipts", err);
-    pthread_mutex_unlock(&self->lock);
+    row_list list = {.kind = &RECEIPT_ROWS};
+    int result = rows_after(self, SQL_RECEIPTS_AFTER, since_sequence, limit, &list, err);
     for (size_t i = 0; result == 0 && i < list.count; i++)
         if (fn(list.rows[i], arg) != 0)
             break;
