@@ -39,7 +39,7 @@ int cli_session_start(cli_session *session, const char *command, const char *con
         goto failed;
     return 0;
 failed:
-    fprintf(stderr, "justx %s: %s: %s\n", command, jx_error_code_name(err.code), err.message);
+    cli_print_error(command, &err);
     cli_session_stop(session);
     return -1;
 }

@@ -1,5 +1,7 @@
-/* files.c — whole-file reads with a size limit, and atomic writes. */
+/* files.c — whole-file reads with a size limit (a message's payload among
+ * them), and atomic writes. */
 #include "cli.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,4 +98,24 @@ int cli_write_file(const char *path, const uint8_t *data, size_t len, jx_error *
         return jx_error_set(err, JX_ERR_IO, "cannot write %s: %s", path, strerror(saved));
     }
     return 0;
+}
+
+int cli_read_payload(const char *type, const char *json_file, const char *binary_file,
+                     uint8_t **payload, size_t *payload_len, jx_error *err)
+{
+    *payload = NULL;
+    size_t input_len = 0;
+    uint8_t *input = cli_read_file(json_file ? json_file : binary_file, JX_ENVELOPE_MAX_DEFAULT,
+                                   &input_len, err);
+    if (input == NULL)
+        return -1;
+    if (json_file == NULL) {
+        *payload = input;
+        *payload_len = input_len;
+        return 0;
+    }
+    int rc =
+        jx_json_decode_payload(type, (const char *)input, input_len, payload, payload_len, err);
+    free(input);
+    return rc;
 }

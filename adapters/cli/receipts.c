@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,15 +91,12 @@ int cli_receipts(int argc, char **argv)
         case 'j':
             p.as_json = true;
             break;
-        case 's': {
-            char *end;
-            since = strtoll(optarg, &end, 10);
-            if (*end != '\0' || since < 0) {
+        case 's':
+            if (!cli_parse_integer(optarg, 0, LLONG_MAX, &since)) {
                 fprintf(stderr, "justx receipts: --since wants a sequence number >= 0\n");
                 return CLI_USAGE;
             }
             break;
-        }
         case 'h':
             receipts_usage(stdout);
             return CLI_OK;
@@ -155,7 +153,7 @@ int cli_receipts(int argc, char **argv)
     status = CLI_OK;
     goto done;
 failed:
-    fprintf(stderr, "justx receipts: %s: %s\n", jx_error_code_name(err.code), err.message);
+    cli_print_error("receipts", &err);
 done:
     jx_adapter_store_sent_entry_destroy(&sent);
     jx_adapter_store_destroy(&store);

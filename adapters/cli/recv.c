@@ -59,15 +59,12 @@ int cli_recv(int argc, char **argv)
         case 'v':
             verbose = true;
             break;
-        case 'T': {
-            char *end;
-            timeout_s = strtoll(optarg, &end, 10);
-            if (*end != '\0' || timeout_s < 0 || timeout_s > 86400) {
+        case 'T':
+            if (!cli_parse_integer(optarg, 0, 86400, &timeout_s)) {
                 fprintf(stderr, "justx recv: --timeout wants 0 to 86400 seconds\n");
                 return CLI_USAGE;
             }
             break;
-        }
         case 'h':
             recv_usage(stdout);
             return CLI_OK;
@@ -133,7 +130,7 @@ output_failed:
     fprintf(stderr, "justx recv: cannot write the message to standard output; it was not taken\n");
     goto done;
 failed:
-    fprintf(stderr, "justx recv: %s: %s\n", jx_error_code_name(err.code), err.message);
+    cli_print_error("recv", &err);
 done:
     json_decref(object);
     jx_adapter_message_destroy(&message);

@@ -1,9 +1,9 @@
 /* seal.c — `justx seal`: sign a JSON or binary payload into an envelope file. */
 #include "cli.h"
 #include "envelope.h"
-#include "json.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,21 +56,15 @@ int cli_seal(int argc, char **argv)
         case 'R': params.correlation_id = optarg; break;
         case 'm': params.message_id = optarg; break;
         case 'r':
-            if (params.recipient_count == JX_RECIPIENTS_MAX) {
-                fprintf(stderr, "justx seal: at most %d recipients\n", JX_RECIPIENTS_MAX);
+            if (cli_add_recipient("seal", &params, recipients, optarg) != 0)
                 return CLI_USAGE;
-            }
-            recipients[params.recipient_count++] = optarg;
             break;
-        case 'e': {
-            char *end;
-            expires_in = strtoll(optarg, &end, 10);
-            if (*end != '\0' || expires_in <= 0) {
+        case 'e':
+            if (!cli_parse_integer(optarg, 1, LLONG_MAX, &expires_in)) {
                 fprintf(stderr, "justx seal: --expires-in wants a positive number of seconds\n");
                 return CLI_USAGE;
             }
             break;
-        }
         case 'h': seal_usage(stdout); return CLI_OK;
         default: seal_usage(stderr); return CLI_USAGE;
         }
@@ -87,23 +81,12 @@ int cli_seal(int argc, char **argv)
     int status = CLI_FAILED;
     jx_error err = {0};
     jx_signer *signer = NULL;
-    uint8_t *input = NULL, *payload = NULL, *envelope = NULL;
-    size_t input_len = 0, payload_len = 0, envelope_len = 0;
+    uint8_t *payload = NULL, *envelope = NULL;
+    size_t payload_len = 0, envelope_len = 0;
     char message_id[JX_MESSAGE_ID_MAX];
 
-    input = cli_read_file(json_file ? json_file : binary_file, JX_ENVELOPE_MAX_DEFAULT,
-                          &input_len, &err);
-    if (input == NULL)
+    if (cli_read_payload(params.type, json_file, binary_file, &payload, &payload_len, &err) != 0)
         goto done;
-    if (json_file) {
-        if (jx_json_decode_payload(params.type, (const char *)input, input_len, &payload,
-                                   &payload_len, &err) != 0)
-            goto done;
-    } else {
-        payload = input;
-        payload_len = input_len;
-        input = NULL;
-    }
     signer = jx_signer_new(cert, key, &err);
     if (signer == NULL)
         goto done;
@@ -117,9 +100,8 @@ int cli_seal(int argc, char **argv)
     status = CLI_OK;
 done:
     if (status != CLI_OK)
-        fprintf(stderr, "justx seal: %s: %s\n", jx_error_code_name(err.code), err.message);
+        cli_print_error("seal", &err);
     jx_signer_destroy(&signer);
-    free(input);
     free(payload);
     free(envelope);
     return status;

@@ -8,7 +8,6 @@
  * record) has acknowledged it.
  */
 #include "cli.h"
-#include "json.h"
 #include "message_json.h"
 
 #include <getopt.h>
@@ -174,27 +173,18 @@ int cli_send(int argc, char **argv)
             verbose = true;
             break;
         case 'r':
-            if (params.recipient_count == JX_RECIPIENTS_MAX) {
-                fprintf(stderr, "justx send: at most %d recipients\n", JX_RECIPIENTS_MAX);
+            if (cli_add_recipient("send", &params, recipients, optarg) != 0)
                 return CLI_USAGE;
-            }
-            recipients[params.recipient_count++] = optarg;
             break;
         case 'e':
-        case 'T': {
-            char *end;
-            long long value = strtoll(optarg, &end, 10);
-            if (*end != '\0' || value <= 0 || value > 100LL * 365 * 86400) {
+        case 'T':
+            if (!cli_parse_integer(optarg, 1, 100LL * 365 * 86400,
+                                   option == 'e' ? &expires_in : &timeout_s)) {
                 fprintf(stderr, "justx send: --%s wants a positive number of seconds\n",
                         option == 'e' ? "expires-in" : "timeout");
                 return CLI_USAGE;
             }
-            if (option == 'e')
-                expires_in = value;
-            else
-                timeout_s = value;
             break;
-        }
         case 'h':
             send_usage(stdout);
             return CLI_OK;
@@ -235,26 +225,15 @@ int cli_send(int argc, char **argv)
 
     int status = CLI_FAILED;
     jx_error err = {0};
-    uint8_t *input = NULL, *payload = NULL;
-    size_t input_len = 0, payload_len = 0;
+    uint8_t *payload = NULL;
+    size_t payload_len = 0;
     cli_session session = {0};
     progress p = {.delivered = json_array(), .expired = json_array()};
 
-    input = cli_read_file(envelope_file  ? envelope_file
-                          : json_file ? json_file
-                                      : binary_file,
-                          JX_ENVELOPE_MAX_DEFAULT, &input_len, &err);
-    if (input == NULL)
+    /* A sealed envelope is read as it is, like a binary payload. */
+    if (cli_read_payload(params.type, json_file, envelope_file ? envelope_file : binary_file,
+                         &payload, &payload_len, &err) != 0)
         goto failed;
-    if (json_file) {
-        if (jx_json_decode_payload(params.type, (const char *)input, input_len, &payload,
-                                   &payload_len, &err) != 0)
-            goto failed;
-    } else {
-        payload = input;
-        payload_len = input_len;
-        input = NULL;
-    }
     if (cli_session_start(&session, "send", config_path, verbose) != 0)
         goto done;
     if (expires_in > 0)
@@ -310,13 +289,12 @@ int cli_send(int argc, char **argv)
     goto done;
 
 failed:
-    fprintf(stderr, "justx send: %s: %s\n", jx_error_code_name(err.code), err.message);
+    cli_print_error("send", &err);
 done:
     cli_session_stop(&session);
     json_decref(p.recipients);
     json_decref(p.delivered);
     json_decref(p.expired);
-    free(input);
     free(payload);
     return status;
 }

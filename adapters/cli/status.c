@@ -49,15 +49,12 @@ int cli_status(int argc, char **argv)
         case 'v':
             verbose = true;
             break;
-        case 'T': {
-            char *end;
-            timeout_s = strtoll(optarg, &end, 10);
-            if (*end != '\0' || timeout_s < 0 || timeout_s > 3600) {
+        case 'T':
+            if (!cli_parse_integer(optarg, 0, 3600, &timeout_s)) {
                 fprintf(stderr, "justx status: --timeout wants 0 to 3600 seconds\n");
                 return CLI_USAGE;
             }
             break;
-        }
         case 'h':
             status_usage(stdout);
             return CLI_OK;
@@ -87,7 +84,7 @@ int cli_status(int argc, char **argv)
     jx_adapter_store_counts counts;
     int status = CLI_FAILED;
     if (jx_adapter_store_count(jx_adapter_get_store(session.adapter), &counts, &err) != 0) {
-        fprintf(stderr, "justx status: %s: %s\n", jx_error_code_name(err.code), err.message);
+        cli_print_error("status", &err);
         goto done;
     }
     if (as_json) {
