@@ -5,7 +5,7 @@
  * headers, resynchronisation), checkpoint.c (signed notes, checkpoints) and
  * base64.c. Each input is run through all of them, checking bounds and
  * round-trip invariants. Built as a libFuzzer binary when JX_FUZZ is ON, and
- * always as a replay program (JX_FUZZ_REPLAY) over the seed corpus.
+ * always as a replay program (with replay_main.c) over the seed corpus.
  */
 #include "base64.h"
 #include "checkpoint.h"
@@ -13,9 +13,7 @@
 
 #include "justx/v1/journal.pb-c.h"
 
-#include <dirent.h>
 #include <openssl/evp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,44 +112,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_base64(data, size);
     return 0;
 }
-
-#ifdef JX_FUZZ_REPLAY
-/* Replays every file of the corpus directory given as argv[1]. */
-int main(int argc, char **argv)
-{
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-        return 2;
-    }
-    DIR *dir = opendir(argv[1]);
-    if (!dir) {
-        perror(argv[1]);
-        return 1;
-    }
-    static uint8_t data[1 << 20];
-    int files = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", argv[1], entry->d_name);
-        FILE *file = fopen(path, "rb");
-        if (!file) {
-            perror(path);
-            closedir(dir);
-            return 1;
-        }
-        size_t n = fread(data, 1, sizeof data, file);
-        fclose(file);
-        LLVMFuzzerTestOneInput(data, n);
-        /* Every prefix too: truncation is the commonest damage. */
-        for (size_t cut = 0; cut < n; cut += 1 + n / 64)
-            LLVMFuzzerTestOneInput(data, cut);
-        files++;
-    }
-    closedir(dir);
-    printf("%d corpus files replayed\n", files);
-    return files > 0 ? 0 : 1;
-}
-#endif

@@ -10,14 +10,12 @@
  * decodes as the type.
  *
  * Built as a libFuzzer binary when JX_FUZZ is ON, and always as a replay
- * program (JX_FUZZ_REPLAY) whose main() runs every file of the given corpus
+ * program (with replay_main.c) that runs every file of the given corpus
  * directories through the same function.
  */
 #include "message_json.h"
 #include "registry.h"
 
-#include <dirent.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,43 +52,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jx_submission_clear(&submission);
     return 0;
 }
-
-#ifdef JX_FUZZ_REPLAY
-/* Replays every file of the corpus directories given as arguments. */
-int main(int argc, char **argv)
-{
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s CORPUS_DIR...\n", argv[0]);
-        return 2;
-    }
-    int files = 0;
-    static uint8_t data[8 << 20];
-    for (int a = 1; a < argc; a++) {
-        DIR *dir = opendir(argv[a]);
-        if (dir == NULL) {
-            perror(argv[a]);
-            return 1;
-        }
-        struct dirent *entry;
-        while ((entry = readdir(dir)) != NULL) {
-            if (entry->d_name[0] == '.')
-                continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", argv[a], entry->d_name);
-            FILE *f = fopen(path, "rb");
-            if (f == NULL) {
-                perror(path);
-                closedir(dir);
-                return 1;
-            }
-            size_t len = fread(data, 1, sizeof data, f);
-            fclose(f);
-            LLVMFuzzerTestOneInput(data, len);
-            files++;
-        }
-        closedir(dir);
-    }
-    printf("replayed %d files\n", files);
-    return files > 0 ? 0 : 1;
-}
-#endif

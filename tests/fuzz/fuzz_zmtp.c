@@ -8,13 +8,11 @@
  * rewrite): that invariant is checked with abort(), so libFuzzer reports it.
  *
  * Built two ways (tests/fuzz/zmtp.cmake): with clang -fsanitize=fuzzer when
- * JX_FUZZ is ON, and always as a replay program (JX_FUZZ_REPLAY) whose main()
- * runs every file of the corpus through the same function, as a ctest.
+ * JX_FUZZ is ON, and always as a replay program (with replay_main.c) that runs
+ * every file of the corpus through the same function, as a ctest.
  */
 #include "zmtp.h"
 
-#include <dirent.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,44 +81,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jx_zmtp_filter_destroy(&filter);
     return 0;
 }
-
-#ifdef JX_FUZZ_REPLAY
-/* Replays every file of the corpus directory given as argv[1]. */
-int main(int argc, char **argv)
-{
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-        return 2;
-    }
-    DIR *dir = opendir(argv[1]);
-    if (dir == NULL) {
-        perror(argv[1]);
-        return 1;
-    }
-    int files = 0;
-    struct dirent *entry;
-    static uint8_t data[1 << 20];
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", argv[1], entry->d_name);
-        FILE *f = fopen(path, "rb");
-        if (f == NULL) {
-            perror(path);
-            closedir(dir);
-            return 1;
-        }
-        size_t n = fread(data, 1, sizeof data, f);
-        fclose(f);
-        uint8_t *copy = malloc(n ? n : 1); /* exact size, so overruns show under ASan */
-        memcpy(copy, data, n);
-        LLVMFuzzerTestOneInput(copy, n);
-        free(copy);
-        files++;
-    }
-    closedir(dir);
-    printf("replayed %d corpus files\n", files);
-    return files > 0 ? 0 : 1;
-}
-#endif
