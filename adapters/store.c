@@ -195,13 +195,16 @@ struct jx_adapter_store {
 /* Fills err with "<what>: <SQLite's reason>" and a code that says what kind
  * of failure it was. Must be called with the lock held, before anything else
  * touches the connection, so that sqlite3_errmsg is still this failure's. */
-static int store_vfail(jx_adapter_store *self, jx_error *err, const char *format, va_list args)
-    __attribute__((format(printf, 3, 0)));
+static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int store_vfail(jx_adapter_store *self, jx_error *err, const char *format, va_list args)
+static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
 {
     char what[JX_ERROR_MESSAGE_MAX];
+    va_list args;
+    va_start(args, format);
     vsnprintf(what, sizeof what, format, args);
+    va_end(args);
 
     int rc = self->db ? sqlite3_extended_errcode(self->db) & 0xff : SQLITE_NOMEM;
     const char *reason = self->db ? sqlite3_errmsg(self->db) : "out of memory";
@@ -216,35 +219,6 @@ static int store_vfail(jx_adapter_store *self, jx_error *err, const char *format
     default:
         return jx_error_set(err, JX_ERR_IO, "%s: %s", what, reason);
     }
-}
-
-static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int store_fail(jx_adapter_store *self, jx_error *err, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    int rc = store_vfail(self, err, format, args);
-    va_end(args);
-    return rc;
-}
-
-static void transaction_rollback(jx_adapter_store *self);
-
-/* store_fail, then the open transaction (or savepoint) rolled back: in that
- * order, so that the sentence carries this failure's reason. Returns -1. */
-static int store_abort(jx_adapter_store *self, jx_error *err, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int store_abort(jx_adapter_store *self, jx_error *err, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    int rc = store_vfail(self, err, format, args);
-    va_end(args);
-    transaction_rollback(self);
-    return rc;
 }
 
 /* ---- small helpers ---- */
@@ -307,8 +281,8 @@ static int transaction_commit(jx_adapter_store *self)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Rolls back if a transaction is open. After a failure, call store_abort
- * instead, which reads the failure's errmsg first. */
+/* Rolls back if a transaction is open; keeps the failure's errmsg intact by
+ * being called only after store_fail. */
 static void transaction_rollback(jx_adapter_store *self)
 {
     if (sqlite3_get_autocommit(self->db))
@@ -875,8 +849,10 @@ int jx_adapter_store_batch_commit(jx_adapter_store *self, jx_error *err)
 {
     self->in_batch = false;
     int rc = 0;
-    if (transaction_commit(self) != 0)
-        rc = store_abort(self, err, "cannot commit a batch in %s", self->path);
+    if (transaction_commit(self) != 0) {
+        rc = store_fail(self, err, "cannot commit a batch in %s", self->path);
+        transaction_rollback(self);
+    }
     pthread_mutex_unlock(&self->lock);
     return rc;
 }
@@ -956,7 +932,8 @@ int jx_adapter_store_outbox_add_many(jx_adapter_store *self,
         }
     }
     if (transaction_commit(self) != 0) {
-        store_abort(self, err, "cannot add %zu messages to the outbox of %s", count, self->path);
+        store_fail(self, err, "cannot add %zu messages to the outbox of %s", count, self->path);
+        transaction_rollback(self);
         goto done;
     }
     result = 0;
@@ -984,8 +961,9 @@ int jx_adapter_store_outbox_add(jx_adapter_store *self, const char *message_id, 
     if (result <= 0) {
         transaction_rollback(self); /* nothing was written */
     } else if (transaction_commit(self) != 0) {
-        result = store_abort(self, err, "cannot add message %s to the outbox of %s", message_id,
-                             self->path);
+        store_fail(self, err, "cannot add message %s to the outbox of %s", message_id, self->path);
+        transaction_rollback(self);
+        result = -1;
     }
 done:
     pthread_mutex_unlock(&self->lock);
@@ -1117,8 +1095,9 @@ int jx_adapter_store_inbox_add(jx_adapter_store *self, const char *sender, const
     result = 1;
     goto done;
 fail:
-    store_abort(self, err, "cannot add message %s from %s to the inbox of %s", message_id, sender,
-                self->path);
+    store_fail(self, err, "cannot add message %s from %s to the inbox of %s", message_id, sender,
+               self->path);
+    transaction_rollback(self);
 done:
     pthread_mutex_unlock(&self->lock);
     return result;
@@ -1277,8 +1256,9 @@ int jx_adapter_store_receipt_add(jx_adapter_store *self, const char *message_id,
     result = 1;
     goto done;
 fail:
-    store_abort(self, err, "cannot add the %s receipt for message %s to %s", status, message_id,
-                self->path);
+    store_fail(self, err, "cannot add the %s receipt for message %s to %s", status, message_id,
+               self->path);
+    transaction_rollback(self);
 done:
     pthread_mutex_unlock(&self->lock);
     return result;
