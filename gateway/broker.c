@@ -431,6 +431,7 @@ static int handle_send(jx_broker *self, connection *peer, const uint8_t *bytes, 
     jx_ingress_check(&ingress, peer->agency, bytes, len, now, &result);
     int rc = -1;
     uint64_t index = 0;
+    const char **recipients = NULL;
     if (batch_begin(self, err) != 0)
         goto done;
 
@@ -472,10 +473,11 @@ static int handle_send(jx_broker *self, connection *peer, const uint8_t *bytes, 
     /* ACCEPT */
     const jx_opened *opened = result.opened;
     const Justx__V1__Header *header = opened->header;
-    const char *recipients[JX_RECIPIENTS_MAX + 64];
+    /* every recipient the routes gave: a fan-out is never cut short */
     size_t n_recipients = result.routes.count;
-    if (n_recipients > sizeof recipients / sizeof recipients[0])
-        n_recipients = sizeof recipients / sizeof recipients[0];
+    recipients = malloc((n_recipients ? n_recipients : 1) * sizeof *recipients);
+    if (recipients == NULL)
+        goto out_of_memory;
     for (size_t i = 0; i < n_recipients; i++)
         recipients[i] = result.routes.recipients[i].agency;
     jx_journal_entry entry = {
@@ -538,6 +540,7 @@ static int handle_send(jx_broker *self, connection *peer, const uint8_t *bytes, 
 out_of_memory:
     jx_error_set(err, JX_ERR_SYSTEM, "out of memory answering a message");
 done:
+    free(recipients);
     jx_ingress_result_release(&result);
     return rc;
 }
