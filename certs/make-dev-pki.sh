@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make-dev-pki.sh DIR — make a complete DEVELOPMENT PKI for justx into DIR.
 #
-# Role: gives tests, examples and developers a root CA, a CRL, the gateway's
+# Role: gives tests, examples and developers a root CA, two CRLs, the gateway's
 # certificate, one certificate per example agency and a set of deliberately
 # broken certificates (revoked, expired, not yet valid, no agency SAN, foreign
 # issuer), all with the file names listed in certs/README.md.
@@ -40,7 +40,7 @@ TESTS=(TEST-RSA TEST-ED25519 TEST-REVOKED TEST-EXPIRED TEST-NOT-YET-VALID
 # Remove exactly the files this script makes; anything else in DIR is left.
 clean_old() {
     local id
-    rm -f -- "$DIR/ca.pem" "$DIR/ca.key" "$DIR/crl.pem" \
+    rm -f -- "$DIR/ca.pem" "$DIR/ca.key" "$DIR/crl.pem" "$DIR/crl-ed25519-revoked.pem" \
              "$DIR/foreign-ca.pem" "$DIR/foreign-ca.key" \
              "$DIR/gateway.pem" "$DIR/gateway.key" "$DIR/gateway.pub"
     for id in "${AGENCIES[@]}" "${TESTS[@]}"; do
@@ -219,6 +219,16 @@ ossl ca -config "$WORK/root/ca.cnf" -batch -cert "$DIR/ca.pem" -keyfile "$DIR/ca
      -gencrl -crldays 3650 -out "$DIR/crl.pem"
 chmod 0644 -- "$DIR/crl.pem"
 echo "made $DIR/crl.pem (root CA CRL, revokes TEST-REVOKED, next update in 3650 days)"
+
+# A later CRL of the same CA that also revokes TEST-ED25519, for tests that
+# swap CRLs under a running gateway (SIGHUP). crl.pem above is made first and
+# stays as it is: revoking here only changes the CA database.
+ossl ca -config "$WORK/root/ca.cnf" -batch -cert "$DIR/ca.pem" -keyfile "$DIR/ca.key" \
+     -revoke "$DIR/TEST-ED25519.pem" -crl_reason keyCompromise
+ossl ca -config "$WORK/root/ca.cnf" -batch -cert "$DIR/ca.pem" -keyfile "$DIR/ca.key" \
+     -gencrl -crldays 3650 -out "$DIR/crl-ed25519-revoked.pem"
+chmod 0644 -- "$DIR/crl-ed25519-revoked.pem"
+echo "made $DIR/crl-ed25519-revoked.pem (root CA CRL, revokes TEST-REVOKED and TEST-ED25519)"
 
 # --- foreign CA and its agency -------------------------------------------
 make_root foreign "$DIR/foreign-ca.pem" "$DIR/foreign-ca.key" \
