@@ -5,13 +5,20 @@
  * checked with the public key alone, its root compared with the root the
  * records give at its size, and each checkpoint shown consistent with the
  * one before it by an RFC 9162 consistency proof between the two signed
- * roots. Every problem is reported with where it is.
+ * roots. Every sender's and recipient's signature in ACCEPTED and
+ * ACKNOWLEDGED records is checked with the certificate the journal recorded
+ * for it (CERTIFICATE records), and the signed header must say what the
+ * record says. Every problem is reported with where it is.
  */
 #include "audit.h"
 
 #include "base64.h"
 #include "checkpoint.h"
+#include "envelope.h"
 #include "tree.h"
+
+#include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +32,10 @@ static const char usage[] =
     "  - every record's frame, checksum and index sequence, in every segment;\n"
     "  - every checkpoint's Ed25519 signature, with GATEWAY_KEY alone;\n"
     "  - that each checkpoint's root equals the root recomputed from the records;\n"
-    "  - that each checkpoint is consistent with the one before it.\n"
+    "  - that each checkpoint is consistent with the one before it;\n"
+    "  - every signature in ACCEPTED and ACKNOWLEDGED records, with the signer's\n"
+    "    certificate as the journal recorded it, and that the signed header says\n"
+    "    what the record says.\n"
     "Every problem is reported with its place (file, byte offset, record index).\n"
     "\n"
     "  --key FILE      the gateway's public key or certificate (PEM, Ed25519)\n"
@@ -118,10 +128,113 @@ void audit_checkpoints_free(audit_checkpoint *list, size_t count)
     free(list);
 }
 
-static int append_leaf(void *ctx, const audit_record *record)
+/* A signer key from a CERTIFICATE record. */
+typedef struct {
+    uint8_t sha256[32];
+    EVP_PKEY *key;
+    char agency[JX_AGENCY_ID_MAX];
+} journaled_key;
+
+typedef struct {
+    jx_tree *tree;
+    audit_report *report;
+    journaled_key *keys;
+    size_t n_keys, cap_keys;
+    uint64_t verified, unchecked;
+} verify_context;
+
+static void learn_certificate(verify_context *context, const audit_record *at)
 {
+    const Justx__V1__JournalRecord *record = at->record;
+    uint8_t digest[32];
+    SHA256(record->certificate.data, record->certificate.len, digest);
+    const unsigned char *cursor = record->certificate.data;
+    X509 *cert = d2i_X509(NULL, &cursor, (long)record->certificate.len);
+    journaled_key entry = {0};
+    if (cert == NULL || record->signer_cert_sha256.len != 32 ||
+        memcmp(digest, record->signer_cert_sha256.data, 32) != 0 ||
+        jx_cert_agency_id(cert, entry.agency, NULL) != 0 ||
+        (entry.key = X509_get_pubkey(cert)) == NULL) {
+        audit_report_add(context->report, AUDIT_ERROR, at->segment, (int64_t)at->offset,
+                         (int64_t)at->position, -1,
+                         "the CERTIFICATE record holds no usable agency certificate matching "
+                         "its digest");
+        X509_free(cert);
+        return;
+    }
+    X509_free(cert);
+    memcpy(entry.sha256, digest, 32);
+    if (context->n_keys == context->cap_keys) {
+        size_t capacity = context->cap_keys ? context->cap_keys * 2 : 16;
+        journaled_key *grown = realloc(context->keys, capacity * sizeof *grown);
+        if (grown == NULL) {
+            EVP_PKEY_free(entry.key);
+            return;
+        }
+        context->keys = grown;
+        context->cap_keys = capacity;
+    }
+    context->keys[context->n_keys++] = entry;
+}
+
+static const journaled_key *find_key(const verify_context *context, const uint8_t *sha256)
+{
+    for (size_t i = context->n_keys; i-- > 0;)
+        if (memcmp(context->keys[i].sha256, sha256, 32) == 0)
+            return &context->keys[i];
+    return NULL;
+}
+
+/* The signed header must name the message and the agency the record names:
+ * the sender for ACCEPTED; for ACKNOWLEDGED the signer is the recipient. */
+static void check_signature(verify_context *context, const audit_record *at)
+{
+    const Justx__V1__JournalRecord *record = at->record;
+    const journaled_key *signer = record->signer_cert_sha256.len == 32
+                                      ? find_key(context, record->signer_cert_sha256.data)
+                                      : NULL;
+    if (signer == NULL) {
+        context->unchecked++;
+        return;
+    }
+    static const char envelope_context[] = JX_ENVELOPE_SIGNATURE_CONTEXT;
     jx_error err;
-    return jx_tree_append(ctx, record->leaf, &err);
+    bool accepted = record->event == JUSTX__V1__JOURNAL_RECORD__EVENT__ACCEPTED;
+    const char *expected_signer = accepted ? record->sender : record->recipient;
+    Justx__V1__Header *header =
+        justx__v1__header__unpack(NULL, record->header.len, record->header.data);
+    const char *problem = NULL;
+    if (jx_signature_verify(signer->key, (const uint8_t *)envelope_context,
+                            sizeof envelope_context - 1, record->header.data, record->header.len,
+                            record->signature.data, record->signature.len, &err) != 0)
+        problem = "the signature does not verify with the signer's journaled certificate";
+    else if (strcmp(signer->agency, expected_signer) != 0)
+        problem = "the signing certificate belongs to another agency than the record names";
+    else if (header == NULL || strcmp(header->sender, signer->agency) != 0 ||
+             (accepted && strcmp(header->message_id, record->message_id) != 0))
+        problem = "the signed header does not name the message and sender the record names";
+    if (problem)
+        audit_report_add(context->report, AUDIT_ERROR, at->segment, (int64_t)at->offset,
+                         (int64_t)at->position, -1, "%s record of %s: %s",
+                         accepted ? "ACCEPTED" : "ACKNOWLEDGED", record->message_id, problem);
+    else
+        context->verified++;
+    if (header)
+        justx__v1__header__free_unpacked(header, NULL);
+}
+
+static int append_leaf(void *ctx, const audit_record *at)
+{
+    verify_context *context = ctx;
+    jx_error err;
+    const Justx__V1__JournalRecord *record = at->record;
+    if (record && record->event == JUSTX__V1__JOURNAL_RECORD__EVENT__CERTIFICATE)
+        learn_certificate(context, at);
+    else if (record && record->signature.len > 0 &&
+             (record->event == JUSTX__V1__JOURNAL_RECORD__EVENT__ACCEPTED ||
+              record->event == JUSTX__V1__JOURNAL_RECORD__EVENT__ACKNOWLEDGED))
+        check_signature(context, at);
+    return jx_tree_append(context->tree, at->leaf, &err);
 }
 
 static void root_text(const uint8_t root[JX_HASH_SIZE], char out[64])
@@ -164,7 +277,8 @@ int audit_command_verify(int argc, char **argv)
 
     audit_report report = {0};
     audit_scan_totals totals = {0};
-    audit_scan(dir, &report, append_leaf, tree, &totals);
+    verify_context scanned = {.tree = tree, .report = &report};
+    audit_scan(dir, &report, append_leaf, &scanned, &totals);
     audit_checkpoint *checkpoints = NULL;
     size_t checkpoint_count = 0;
     audit_read_checkpoints(dir, key, origin, &report, &checkpoints, &checkpoint_count);
@@ -286,6 +400,9 @@ int audit_command_verify(int argc, char **argv)
         json_object_set_new(out, "checkpoints", json_integer((json_int_t)checkpoint_count));
         json_object_set_new(out, "checkpointsMatchingRecords", json_integer((json_int_t)matching));
         json_object_set_new(out, "consistentPairs", json_integer((json_int_t)consistent_pairs));
+        json_object_set_new(out, "signaturesVerified", json_integer((json_int_t)scanned.verified));
+        json_object_set_new(out, "signaturesWithoutCertificate",
+                            json_integer((json_int_t)scanned.unchecked));
         if (latest) {
             json_t *l = json_object();
             char root64[64], iso[AUDIT_TIME_MAX];
@@ -319,6 +436,12 @@ int audit_command_verify(int argc, char **argv)
         printf("%zu of %zu checkpoint(s) match the records; %zu consecutive pair(s) proved "
                "consistent\n",
                matching, checkpoint_count, consistent_pairs);
+        printf("%" PRIu64 " signature(s) verified with the certificates the journal recorded",
+               scanned.verified);
+        if (scanned.unchecked)
+            printf("; %" PRIu64 " without a journaled certificate, not checked",
+                   scanned.unchecked);
+        printf("\n");
         audit_report_print(&report, stdout);
         if (ok)
             printf("verified: no errors%s\n", report.warnings ? " (see warnings above)" : "");
@@ -329,6 +452,9 @@ int audit_command_verify(int argc, char **argv)
     audit_checkpoints_free(checkpoints, checkpoint_count);
     audit_report_free(&report);
     jx_tree_destroy(&tree);
+    for (size_t i = 0; i < scanned.n_keys; i++)
+        EVP_PKEY_free(scanned.keys[i].key);
+    free(scanned.keys);
     EVP_PKEY_free(key);
     return ok ? AUDIT_EXIT_OK : AUDIT_EXIT_FAILED;
 }

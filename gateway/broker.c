@@ -121,6 +121,9 @@ struct jx_broker {
     uint64_t persisted_size;
     int64_t persisted_at_ms;
 
+    uint8_t (*certificates)[32]; /* journaled signer certificates, sorted */
+    size_t n_certificates, cap_certificates;
+
     int64_t next_expiry_scan_ms;
     counters totals;
     int64_t started_ms;
@@ -421,6 +424,59 @@ static int batch_commit(jx_broker *self, int64_t now, jx_error *err)
     return 0;
 }
 
+/* ---- certificates ------------------------------------------------------------ */
+
+static int compare_fingerprint(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+static int remember_certificate(void *arg, const uint8_t sha256[32])
+{
+    jx_broker *self = arg;
+    if (self->n_certificates == self->cap_certificates) {
+        size_t capacity = self->cap_certificates ? self->cap_certificates * 2 : 64;
+        void *grown = realloc(self->certificates, capacity * 32);
+        if (grown == NULL)
+            return -1;
+        self->certificates = grown;
+        self->cap_certificates = capacity;
+    }
+    size_t at = self->n_certificates;
+    while (at > 0 && memcmp(self->certificates[at - 1], sha256, 32) > 0)
+        at--;
+    memmove(self->certificates[at + 1], self->certificates[at], (self->n_certificates - at) * 32);
+    memcpy(self->certificates[at], sha256, 32);
+    self->n_certificates++;
+    return 0;
+}
+
+/* Journals a signer certificate the first time a record relies on it, so an
+ * auditor can check every signature from the journal alone. */
+static int journal_certificate_once(jx_broker *self, const jx_opened *opened, int64_t now,
+                                    jx_error *err)
+{
+    const uint8_t *fingerprint = opened->signer->fingerprint;
+    if (self->n_certificates &&
+        bsearch(fingerprint, self->certificates, self->n_certificates, 32, compare_fingerprint))
+        return 0;
+    jx_journal_entry entry = {
+        .event = JX_EVENT_CERTIFICATE,
+        .time_ms = now,
+        .sender = opened->signer->agency,
+        .signer_cert_sha256 = fingerprint,
+        .certificate = opened->envelope->signer_cert.data,
+        .certificate_len = opened->envelope->signer_cert.len,
+    };
+    uint64_t index;
+    if (journal_one(self, &entry, &index, err) != 0 ||
+        jx_spool_add_certificate(self->spool, fingerprint, err) != 0)
+        return -1;
+    if (remember_certificate(self, fingerprint) != 0)
+        return jx_error_set(err, JX_ERR_SYSTEM, "out of memory remembering a certificate");
+    return 0;
+}
+
 /* ---- SEND ------------------------------------------------------------------- */
 
 static int handle_send(jx_broker *self, connection *peer, const uint8_t *bytes, size_t len,
@@ -480,6 +536,8 @@ static int handle_send(jx_broker *self, connection *peer, const uint8_t *bytes, 
         goto out_of_memory;
     for (size_t i = 0; i < n_recipients; i++)
         recipients[i] = result.routes.recipients[i].agency;
+    if (journal_certificate_once(self, opened, now, err) != 0)
+        goto done;
     jx_journal_entry entry = {
         .event = JX_EVENT_ACCEPTED,
         .time_ms = now,
@@ -570,6 +628,8 @@ static int handle_ack(jx_broker *self, connection *peer, const uint8_t *bytes, s
     agency_state *state = find_agency(self, peer->agency);
     int rc = -1;
     if (batch_begin(self, err) != 0)
+        goto done;
+    if (journal_certificate_once(self, opened, now, err) != 0)
         goto done;
     size_t count = ack->n_header_sha256 < ACK_DIGESTS_MAX ? ack->n_header_sha256 : ACK_DIGESTS_MAX;
     for (size_t i = 0; i < count; i++) {
@@ -1039,18 +1099,28 @@ static int reload(jx_broker *self, int64_t now, jx_error *err)
                    jx_error_code_name(load_err.code), load_err.message);
         return 0;
     }
-    /* New anchors and CRLs apply to every message from now on: a revoked
-     * agency is refused at once. (The TLS front end keeps the trust it
-     * started with until the gateway restarts.) */
+    /* New anchors and CRLs apply to every message from now on, and to the
+     * TLS front end (a trust of its own, as at start): new handshakes verify
+     * against them and connections whose certificate they reject are closed,
+     * so a revoked agency is cut off at once. Nothing is applied unless both
+     * build and the front end has switched. */
     jx_trust *fresh_trust = load_trust(fresh, &load_err);
-    if (fresh_trust == NULL) {
+    jx_trust *fresh_frontend_trust = fresh_trust ? load_trust(fresh, &load_err) : NULL;
+    if (fresh_frontend_trust == NULL ||
+        jx_tls_frontend_set_trust(self->frontend, fresh_frontend_trust, &load_err) != 0) {
         broker_log(self, JX_GATEWAY_LOG_ERROR,
                    "event=reload_refused code=%s reason=\"%s\" detail=\"the previous "
                    "configuration stays in force\"",
                    jx_error_code_name(load_err.code), load_err.message);
+        jx_trust_destroy(&fresh_frontend_trust);
+        jx_trust_destroy(&fresh_trust);
         jx_gateway_config_destroy(&fresh);
         return 0;
     }
+    /* The front end has let go of its previous trust. (Should journaling
+     * fail below, the gateway stops: no half-applied reload keeps running.) */
+    jx_trust_destroy(&self->frontend_trust);
+    self->frontend_trust = fresh_frontend_trust;
     if (batch_begin(self, err) != 0) {
         jx_trust_destroy(&fresh_trust);
         jx_gateway_config_destroy(&fresh);
@@ -1146,7 +1216,7 @@ jx_broker *jx_broker_new(jx_gateway_config *config, jx_log_fn log, void *log_arg
 
     snprintf(path, sizeof path, "%s/spool.db", config->state_dir);
     self->spool = jx_spool_open(path, err);
-    if (self->spool == NULL)
+    if (self->spool == NULL || jx_spool_certificates(self->spool, remember_certificate, self, err))
         goto failed;
     self->checkpoint_key = jx_checkpoint_load_private_key(config->tls.key, err);
     if (self->checkpoint_key == NULL)
@@ -1313,6 +1383,7 @@ void jx_broker_destroy(jx_broker **self_p)
     free(self->connections);
     free(self->agencies);
     free(self->replies);
+    free(self->certificates);
     free(self->note);
     jx_journal_destroy(&self->journal);
     jx_spool_destroy(&self->spool);

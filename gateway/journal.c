@@ -138,6 +138,7 @@ static const char *const event_names[] = {
     [JX_EVENT_CONFIG_CHANGED] = "CONFIG_CHANGED",
     [JX_EVENT_GATEWAY_STARTED] = "GATEWAY_STARTED",
     [JX_EVENT_GATEWAY_STOPPED] = "GATEWAY_STOPPED",
+    [JX_EVENT_CERTIFICATE] = "CERTIFICATE",
 };
 
 const char *jx_journal_event_name(jx_journal_event event)
@@ -876,6 +877,7 @@ static void entry_to_record(const jx_journal_entry *entry, uint64_t index,
     record->recipients = (char **)entry->recipients;
     record->ack_envelope = bytes_of(entry->ack_envelope, entry->ack_envelope_len);
     record->payload = bytes_of(entry->payload, entry->payload_len);
+    record->certificate = bytes_of(entry->certificate, entry->certificate_len);
     record->detail = (char *)or_empty(entry->detail);
 }
 

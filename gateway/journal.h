@@ -37,6 +37,7 @@ typedef enum {
     JX_EVENT_CONFIG_CHANGED = 6,
     JX_EVENT_GATEWAY_STARTED = 7,
     JX_EVENT_GATEWAY_STOPPED = 8,
+    JX_EVENT_CERTIFICATE = 9,
 } jx_journal_event;
 
 /* "ACCEPTED", ... ; NULL for values outside the enum. */
@@ -69,6 +70,8 @@ typedef struct {
     size_t recipients_count;
     const uint8_t *ack_envelope;
     size_t ack_envelope_len;
+    const uint8_t *certificate; /* CERTIFICATE: DER */
+    size_t certificate_len;
     const uint8_t *payload; /* kept only when the gateway is configured to */
     size_t payload_len;
     const char *detail;

@@ -56,7 +56,10 @@ static const char schema[] =
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  agency TEXT NOT NULL,"
     "  journal_index INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS receipts_by_agency ON receipts (agency, id);";
+    "CREATE INDEX IF NOT EXISTS receipts_by_agency ON receipts (agency, id);"
+    /* signer certificates already written to the journal (CERTIFICATE) */
+    "CREATE TABLE IF NOT EXISTS certificates ("
+    "  sha256 BLOB PRIMARY KEY) WITHOUT ROWID;";
 
 enum statement {
     ST_BEGIN,
@@ -77,6 +80,8 @@ enum statement {
     ST_QUEUED_RECEIPTS,
     ST_DROP_RECEIPT,
     ST_DEPTHS,
+    ST_CERTIFICATES,
+    ST_ADD_CERTIFICATE,
     ST__COUNT
 };
 
@@ -118,6 +123,8 @@ static const char *const statement_sql[ST__COUNT] = {
     [ST_QUEUED_RECEIPTS] = "SELECT id, journal_index FROM receipts WHERE agency = ?1 AND id > ?2 "
                            "ORDER BY id LIMIT ?3",
     [ST_DROP_RECEIPT] = "DELETE FROM receipts WHERE id = ?2 AND agency = ?1",
+    [ST_CERTIFICATES] = "SELECT sha256 FROM certificates",
+    [ST_ADD_CERTIFICATE] = "INSERT OR IGNORE INTO certificates (sha256) VALUES (?1)",
     [ST_DEPTHS] = "SELECT d.recipient, count(*), min(m.accepted_at_ms) FROM deliveries d "
                   "JOIN messages m ON m.seq = d.seq WHERE d.state = 0 GROUP BY d.recipient "
                   "ORDER BY d.recipient",
@@ -449,4 +456,23 @@ int jx_spool_depths(jx_spool *self, jx_spool_depth_fn each, void *arg, jx_error 
             break;
     sqlite3_reset(stmt);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_error(self, err, "count the spool");
+}
+
+int jx_spool_certificates(jx_spool *self, jx_spool_certificate_fn each, void *arg, jx_error *err)
+{
+    sqlite3_stmt *stmt = statement(self, ST_CERTIFICATES);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        if (sqlite3_column_bytes(stmt, 0) == 32 && each(arg, sqlite3_column_blob(stmt, 0)) != 0)
+            break;
+    sqlite3_reset(stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : sqlite_error(self, err, "list certificates");
+}
+
+int jx_spool_add_certificate(jx_spool *self, const uint8_t sha256[32], jx_error *err)
+{
+    sqlite3_stmt *stmt = statement(self, ST_ADD_CERTIFICATE);
+    sqlite3_bind_blob(stmt, 1, sha256, 32, SQLITE_STATIC);
+    return step_done(self, stmt, err, "record a journaled certificate");
 }

@@ -96,6 +96,12 @@ int jx_spool_queued_receipts(jx_spool *self, const char *agency, int64_t after, 
 /* Forgets a queued receipt; only agency's own receipts can be dropped. */
 int jx_spool_drop_receipt(jx_spool *self, const char *agency, int64_t id, jx_error *err);
 
+/* The signer certificates already journaled (by SHA-256 of their DER), so
+ * each is written to the journal once. */
+typedef int (*jx_spool_certificate_fn)(void *arg, const uint8_t sha256[32]);
+int jx_spool_certificates(jx_spool *self, jx_spool_certificate_fn each, void *arg, jx_error *err);
+int jx_spool_add_certificate(jx_spool *self, const uint8_t sha256[32], jx_error *err);
+
 /* Per recipient: pending deliveries and the oldest one's acceptance time. */
 typedef int (*jx_spool_depth_fn)(void *arg, const char *recipient, int64_t pending,
                                  int64_t oldest_accepted_ms);
