@@ -7,8 +7,17 @@
  * - A connection is a link of the loop (tls_loop.c) from accept until it is
  *   killed; the loop keeps killed ones until its batch of events is done,
  *   and has a socket in the epoll set only while it is waited for.
- * - Everything here runs on the loop's thread except new/destroy and the
- *   two getters (atomics).
+ * - Everything here runs on the loop's thread except new/destroy, the
+ *   two getters (atomics) and set_trust, which only leaves the new trust in
+ *   a mailbox (under handover_lock) and waits for the loop's thread to
+ *   switch to it. So self->ctx and self->trust are only ever touched by one
+ *   thread, and the switch happens between two batches of events.
+ * - A connection verifies against the store it started its handshake with
+ *   (the SSL holds its own reference to it); trust_generation says which.
+ *   No connection relays a byte to the ROUTER under an older generation
+ *   than the current one without having been checked against the current
+ *   trust: established ones are checked at the switch, handshakes under way
+ *   in start_relay.
  */
 #include "tls_frontend.h"
 
@@ -22,18 +31,23 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
     DEFAULT_HANDSHAKE_TIMEOUT_MS = 10000,
     DEFAULT_MAX_CONNECTIONS = 1024,
     DEFAULT_MAX_PER_AGENCY = 16,
+    /* The thread takes an offer after its current batch of events; this much
+     * longer means it is stuck or gone. */
+    TRUST_HANDOVER_TIMEOUT_MS = 5000,
 };
 
 typedef enum { CONN_TLS_HANDSHAKE, CONN_RELAY } conn_state;
@@ -43,6 +57,7 @@ typedef struct {
     conn_state state;
     bool counted_relaying;
     int64_t deadline_ms; /* 0 once READY has gone through */
+    uint64_t trust_generation; /* the trust its certificate was last verified against */
     uint32_t handshake_events;
     char peer[64];
     char agency[JX_AGENCY_ID_MAX];
@@ -66,6 +81,16 @@ struct jx_tls_frontend {
     atomic_int relaying;
     int connection_count;
     uint64_t serial;
+    jx_trust *trust;           /* in force; the loop's thread only, once it runs */
+    uint64_t trust_generation; /* bumped by every switch */
+
+    /* jx_tls_frontend_set_trust -> the loop's thread */
+    pthread_mutex_t caller_lock;  /* one caller at a time */
+    pthread_mutex_t handover_lock;
+    pthread_cond_t handover_done;
+    jx_trust *offered;            /* under handover_lock; NULL once taken */
+    bool answered;                /* under handover_lock */
+    jx_error answer;              /* under handover_lock */
 };
 
 /* ---- logging and bookkeeping ------------------------------------------ */
@@ -201,6 +226,27 @@ static int connect_router(jx_tls_frontend *self, jx_error *err)
 
 static void pump(jx_tls_frontend *self, connection *conn);
 
+/* Verifies the client certificate of a connection past its TLS handshake
+ * again, against the trust in force (same anchors, CRLs and agency SAN rule
+ * as the handshake; the chain is what the client sent). */
+static int recheck(jx_tls_frontend *self, connection *conn, jx_error *why)
+{
+    SSL *ssl = conn->link.relay.ssl;
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (peer == NULL)
+        return jx_error_set(why, JX_ERR_NO_CLIENT_CERTIFICATE, "client presented no certificate");
+    const jx_identity *identity =
+        jx_trust_verify_x509(self->trust, peer, SSL_get_peer_cert_chain(ssl), jx_now_ms(), why);
+    if (identity == NULL)
+        return -1;
+    if (strcmp(identity->agency, conn->agency) != 0)
+        return jx_error_set(why, JX_ERR_NO_AGENCY_IDENTITY,
+                            "client certificate names agency %s, the connection %s",
+                            identity->agency, conn->agency);
+    conn->trust_generation = self->trust_generation;
+    return 0;
+}
+
 /* The TLS handshake is done: check the per-agency limit, name the connection,
  * connect it to the ROUTER and start relaying through the ZMTP filter. */
 static void start_relay(jx_tls_frontend *self, connection *conn)
@@ -216,6 +262,12 @@ static void start_relay(jx_tls_frontend *self, connection *conn)
             refuse(self, conn, &why);
             return;
         }
+    }
+    /* The handshake began before the trust store was replaced: what it
+     * verified against is no longer in force. */
+    if (conn->trust_generation != self->trust_generation && recheck(self, conn, &why) != 0) {
+        refuse(self, conn, &why);
+        return;
     }
     int same = count_agency(self, conn->agency);
     if (same >= self->max_per_agency) {
@@ -350,6 +402,7 @@ static void accept_connections(void *owner)
             continue;
         }
         conn->link.relay.tls_fd = fd;
+        conn->trust_generation = self->trust_generation;
         snprintf(conn->peer, sizeof conn->peer, "%s", peer);
         conn->deadline_ms = jx_transport_monotonic_ms() + self->handshake_timeout_ms;
         conn->state = CONN_TLS_HANDSHAKE;
@@ -357,7 +410,10 @@ static void accept_connections(void *owner)
         self->connection_count++;
 
         SSL *ssl = SSL_new(self->ctx);
-        if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        /* Its own reference to the store in force: a switch during this
+         * handshake neither frees it nor changes it half way. */
+        if (ssl == NULL || SSL_set1_verify_cert_store(ssl, jx_trust_store(self->trust)) != 1 ||
+            SSL_set_fd(ssl, fd) != 1) {
             SSL_free(ssl);
             jx_error why;
             jx_error_set_openssl(&why, JX_ERR_SYSTEM, "cannot start TLS");
@@ -369,6 +425,108 @@ static void accept_connections(void *owner)
         SSL_set_accept_state(ssl);
         handshake(self, conn);
     }
+}
+
+/* ---- replacing the trust store ----------------------------------------- */
+
+/* Right after a switch: every connection past its TLS handshake is checked
+ * against the new trust, and closed if it no longer passes. (Those still in
+ * their handshake are checked in start_relay.) */
+static void drop_untrusted(jx_tls_frontend *self)
+{
+    jx_tls_link *next;
+    for (jx_tls_link *l = jx_tls_loop_links(self->loop); l; l = next) {
+        next = l->next;
+        connection *conn = connection_of(l);
+        jx_error why;
+        if (conn->state != CONN_RELAY || recheck(self, conn, &why) == 0)
+            continue;
+        if (conn->link.relay.filter != NULL) { /* READY not through: not connected yet */
+            refuse(self, conn, &why);
+            continue;
+        }
+        char detail[JX_ERROR_MESSAGE_MAX];
+        jx_transport_log_quote(why.message, detail, sizeof detail);
+        emit(self,
+             "event=dropped reason=%s agency=%s routing_id=%s peer=%s bytes_in=%llu "
+             "bytes_out=%llu detail=\"the replaced trust store no longer accepts the client "
+             "certificate: %s\"",
+             jx_error_code_name(why.code), conn->agency, conn->routing_id, conn->peer,
+             (unsigned long long)conn->link.relay.bytes_from_tls,
+             (unsigned long long)conn->link.relay.bytes_from_plain, detail);
+        kill_connection(self, conn);
+    }
+}
+
+/* On the loop's thread: takes the trust jx_tls_frontend_set_trust offered,
+ * if any, switches to it and answers. */
+static void take_offered_trust(jx_tls_frontend *self)
+{
+    pthread_mutex_lock(&self->handover_lock);
+    jx_trust *trust = self->offered;
+    self->offered = NULL;
+    pthread_mutex_unlock(&self->handover_lock);
+    if (trust == NULL)
+        return;
+    jx_error answer;
+    jx_error_clear(&answer);
+    if (SSL_CTX_set1_verify_cert_store(self->ctx, jx_trust_store(trust)) != 1) {
+        jx_error_set_openssl(&answer, JX_ERR_SYSTEM,
+                             "cannot attach the new trust store to the TLS front end");
+    } else {
+        self->trust = trust;
+        self->trust_generation++;
+        emit(self, "event=trust_replaced generation=%llu",
+             (unsigned long long)self->trust_generation);
+        drop_untrusted(self);
+    }
+    pthread_mutex_lock(&self->handover_lock);
+    self->answer = answer;
+    self->answered = true;
+    pthread_cond_signal(&self->handover_done);
+    pthread_mutex_unlock(&self->handover_lock);
+}
+
+int jx_tls_frontend_set_trust(jx_tls_frontend *self, jx_trust *trust, jx_error *err)
+{
+    if (self == NULL || trust == NULL)
+        return jx_error_set(err, JX_ERR_INVALID_ARGUMENT,
+                            "replacing the TLS front end's trust store needs both");
+    pthread_mutex_lock(&self->caller_lock);
+    pthread_mutex_lock(&self->handover_lock);
+    self->offered = trust;
+    self->answered = false;
+    pthread_mutex_unlock(&self->handover_lock);
+    jx_tls_loop_wake(self->loop);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += TRUST_HANDOVER_TIMEOUT_MS / 1000;
+    int rc = 0;
+    pthread_mutex_lock(&self->handover_lock);
+    while (!self->answered && rc == 0) {
+        /* Once taken, the switch is under way and is waited for to the end:
+         * only an offer nobody took may be withdrawn. */
+        if (self->offered == NULL)
+            pthread_cond_wait(&self->handover_done, &self->handover_lock);
+        else if (pthread_cond_timedwait(&self->handover_done, &self->handover_lock,
+                                        &deadline) == ETIMEDOUT &&
+                 self->offered != NULL) {
+            self->offered = NULL;
+            rc = jx_error_set(err, JX_ERR_SYSTEM,
+                              "the TLS front end's thread did not take the new trust store "
+                              "within %d ms; the previous one stays in force",
+                              TRUST_HANDOVER_TIMEOUT_MS);
+        }
+    }
+    if (rc == 0 && self->answer.code != JX_OK) {
+        if (err)
+            *err = self->answer;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&self->handover_lock);
+    pthread_mutex_unlock(&self->caller_lock);
+    return rc;
 }
 
 /* ---- the loop's handlers ------------------------------------------------ */
@@ -418,6 +576,7 @@ static void on_ready(void *owner, jx_tls_link *link, jx_tls_watch_side which)
 static void after_batch(void *owner)
 {
     jx_tls_frontend *self = owner;
+    take_offered_trust(self);
     jx_tls_link *next;
     for (jx_tls_link *l = jx_tls_loop_links(self->loop); l; l = next) {
         next = l->next;
@@ -480,10 +639,19 @@ jx_tls_frontend *jx_tls_frontend_new(const jx_tls_frontend_config *config, jx_er
         return NULL;
     }
     jx_tls_frontend *self = calloc(1, sizeof *self);
-    if (self == NULL) {
+    pthread_condattr_t monotonic;
+    if (self == NULL || pthread_condattr_init(&monotonic) != 0) {
+        free(self);
         jx_error_set(err, JX_ERR_SYSTEM, "out of memory for the TLS front end");
         return NULL;
     }
+    /* The hand-over deadline must not move with the wall clock. */
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_mutex_init(&self->caller_lock, NULL);
+    pthread_mutex_init(&self->handover_lock, NULL);
+    pthread_cond_init(&self->handover_done, &monotonic);
+    pthread_condattr_destroy(&monotonic);
+    self->trust = config->trust;
     self->listen_fd = -1;
     self->log = config->log;
     self->log_arg = config->log_arg;
@@ -535,6 +703,9 @@ void jx_tls_frontend_destroy(jx_tls_frontend **self_p)
     if (self->listen_fd >= 0)
         close(self->listen_fd);
     SSL_CTX_free(self->ctx);
+    pthread_cond_destroy(&self->handover_done);
+    pthread_mutex_destroy(&self->handover_lock);
+    pthread_mutex_destroy(&self->caller_lock);
     free(self);
     *self_p = NULL;
 }

@@ -1,8 +1,9 @@
 /* tls_loop.c — the epoll thread under the TLS front end and the TLS dialer.
  *
  * See tls_loop.h for the invariants. The only state shared with other
- * threads is `stop` (atomic) and the eventfd that wakes the thread to read
- * it; the links belong to the thread once it runs.
+ * threads is `stop` (atomic) and the eventfd that wakes the thread (to read
+ * `stop`, or to run after_batch for the side); the links belong to the
+ * thread once it runs.
  */
 #include "tls_loop.h"
 
@@ -188,15 +189,21 @@ int jx_tls_loop_start(jx_tls_loop *self, const jx_tls_loop_handlers *handlers, v
     return 0;
 }
 
+void jx_tls_loop_wake(jx_tls_loop *self)
+{
+    uint64_t one = 1;
+    if (write(self->wake_fd, &one, sizeof one) < 0) {
+        /* Only EAGAIN is possible (the counter near 2^64 - 1, which the thread
+         * resets on every wake-up); the thread is being woken anyway. */
+    }
+}
+
 void jx_tls_loop_stop(jx_tls_loop *self)
 {
     if (self == NULL || !self->thread_started)
         return;
     atomic_store(&self->stop, true);
-    uint64_t one = 1;
-    if (write(self->wake_fd, &one, sizeof one) < 0) {
-        /* The eventfd cannot be full at 1; epoll_wait wakes within 1 s anyway. */
-    }
+    jx_tls_loop_wake(self);
     pthread_join(self->thread, NULL);
     self->thread_started = false;
 }

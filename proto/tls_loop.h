@@ -14,7 +14,7 @@
  * - A socket is in the epoll set only while its link waits for something on
  *   it; that keeps a hung-up socket whose data cannot be taken yet from
  *   waking the loop over and over.
- * - Everything runs on the loop's thread except new, start and destroy.
+ * - Everything runs on the loop's thread except new, start, wake and destroy.
  */
 #ifndef JX_TLS_LOOP_H
 #define JX_TLS_LOOP_H
@@ -69,6 +69,11 @@ jx_tls_loop *jx_tls_loop_new(int listen_fd, jx_log_fn log, void *log_arg, jx_err
 /* Starts the thread; name ("TLS dialer") goes into the error sentence. */
 int jx_tls_loop_start(jx_tls_loop *self, const jx_tls_loop_handlers *handlers, void *owner,
                       const char *name, jx_error *err);
+
+/* Wakes the thread from any thread: it finishes its current batch of events
+ * and runs after_batch, where the side picks up what another thread left for
+ * it (under the side's own lock). */
+void jx_tls_loop_wake(jx_tls_loop *self);
 
 /* Stops and joins the thread; links are left as they are, so the side can
  * kill each one its own way. Safe twice. */
