@@ -1,5 +1,6 @@
 /* gateway_reload.c — SIGHUP: a new route takes effect without dropping
- * connections; a broken file keeps the old routes and the log says why.
+ * connections; a broken file keeps the old routes and the log says why; a
+ * new CRL cuts a revoked agency off everywhere at once.
  *
  * The court's adapter connects once. A StatusUpdate from the court has no
  * route and is REJECTED NOT_PERMITTED. The file gains a route and the
@@ -10,6 +11,16 @@
  * file's SHA-256. Then the file is broken and SIGHUP sent again: the log
  * says reload_refused, naming the file and line; the routes of the last
  * good file still carry messages, and nothing new is journaled.
+ *
+ * crl_reload: TEST-ED25519 is an agency (the test's own file) and sends with
+ * crl.pem in force: ACCEPTED. The file switches to crl-ed25519-revoked.pem
+ * (which also revokes TEST-ED25519) and the gateway gets SIGHUP. Then the
+ * TLS front end closes TEST-ED25519's connection made before the reload
+ * (event=dropped reason=CERTIFICATE_REVOKED) and refuses every new one
+ * (event=refused reason=CERTIFICATE_REVOKED), what it sent on the dropped
+ * link is never accepted, an envelope TEST-ED25519 signed is REJECTED
+ * CERTIFICATE_REVOKED (it was SENDER_MISMATCH before, on the court's link),
+ * and the court's connection from before the reload, and new ones, work on.
  */
 #include "gwtest.h"
 
@@ -19,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <zmq.h>
 
 enum { WAIT_MS = 20000 };
 
@@ -266,10 +279,247 @@ static void test_status_after_refused_reload(void)
     gwt_env_destroy(&env);
 }
 
+/* ---- crl_reload ----------------------------------------------------------------- */
+
+static const char ED25519[] = "TEST-ED25519";
+
+/* The gateway file of crl_reload: TEST-ED25519 may send StatusUpdates to
+ * probation, and so may the court; crl names the CRL in the env's pki/. */
+static void write_crl_config(gwt_env *env, const char *crl)
+{
+    char *text = NULL;
+    int n = asprintf(
+        &text,
+        "# written by tests/integration/gateway_reload.c (crl_reload)\n"
+        "gateway:\n"
+        "{\n"
+        "  id = \"%s\";\n"
+        "  listen = \"127.0.0.1:%d\";\n"
+        "  state_dir = \"state\";\n"
+        "  tls:\n"
+        "  {\n"
+        "    certificate = \"pki/gateway.pem\";\n"
+        "    key = \"pki/gateway.key\";\n"
+        "    trust_anchors = [ \"pki/ca.pem\" ];\n"
+        "    crls = [ \"pki/%s\" ];\n"
+        "  };\n"
+        "  journal: { checkpoint_every_ms = 1000; };\n"
+        "};\n"
+        "\n"
+        "agencies =\n"
+        "(\n"
+        "  { id = \"TEST-ED25519\"; name = \"Test agency with an Ed25519 key\";\n"
+        "    send = [ \"justx.v1.StatusUpdate\" ]; },\n"
+        "  { id = \"KG-COURT-BISHKEK\"; name = \"Bishkek City Court\";\n"
+        "    send = [ \"justx.v1.StatusUpdate\" ]; },\n"
+        "  { id = \"KG-PROBATION\"; name = \"Probation Department\";\n"
+        "    receive = [ \"justx.v1.StatusUpdate\" ]; }\n"
+        ");\n"
+        "\n"
+        "routes =\n"
+        "(\n"
+        "  { name = \"ed25519-status\"; from = \"TEST-ED25519\"; type = \"justx.v1.StatusUpdate\";\n"
+        "    to = [ \"KG-PROBATION\" ]; },\n"
+        "  { name = \"court-status\"; from = \"KG-COURT-BISHKEK\"; type = "
+        "\"justx.v1.StatusUpdate\";\n"
+        "    to = [ \"KG-PROBATION\" ]; }\n"
+        ");\n",
+        env->origin, env->port, crl);
+    GWT_CHECK(n > 0);
+    gwt_config_write_text(env, text);
+    free(text);
+}
+
+/* A StatusUpdate sealed by signer (its agency is the sender). */
+static uint8_t *seal_status(jx_signer *signer, size_t *len, char id[JX_MESSAGE_ID_MAX])
+{
+    uint8_t *payload;
+    size_t payload_len;
+    gwt_payload(STATUS, "UD-7/26", 512, &payload, &payload_len);
+    jx_seal_params params = {.type = STATUS, .case_id = "UD-7/26"};
+    uint8_t *envelope = NULL;
+    jx_error err;
+    GWT_CHECKF(jx_envelope_seal(signer, &params, payload, payload_len, &envelope, len, id,
+                                &err) == 0,
+               "seal: %s", err.message);
+    free(payload);
+    return envelope;
+}
+
+/* Sends what signer seals on link; the receipt must say status (and code,
+ * for REJECTED). */
+static void expect_receipt(gwt_link *link, jx_signer *signer, const char *what,
+                           const char *status, const char *code)
+{
+    char id[JX_MESSAGE_ID_MAX];
+    size_t len;
+    uint8_t *bytes = seal_status(signer, &len, id);
+    gwt_link_send(link, "SEND", bytes, len);
+    free(bytes);
+    jx_checked_receipt checked;
+    GWT_CHECKF(gwt_link_receipt(link, WAIT_MS, &checked, NULL) == 1, "%s: no receipt within %d ms",
+               what, WAIT_MS);
+    const Justx__V1__Receipt *receipt = checked.receipt;
+    const char *got = jx_receipt_status_name(receipt->status);
+    GWT_CHECKF(strcmp(receipt->message_id, id) == 0, "%s: the receipt names message %s", what,
+               receipt->message_id);
+    GWT_CHECKF(strcmp(got, status) == 0 && (code == NULL || strcmp(receipt->reason_code, code) == 0),
+               "%s: %s %s (\"%s\"), expected %s %s", what, got, receipt->reason_code,
+               receipt->reason, status, code ? code : "");
+    printf("  %-58s %s %s\n", what, got, receipt->reason_code);
+    jx_checked_receipt_release(&checked);
+}
+
+/* A TLS dialer with agency's certificate and a DEALER that makes it dial,
+ * for a connection that is expected to fail (gwt_link_new waits for
+ * success). */
+typedef struct {
+    jx_tls_dialer *dialer;
+    void *zmq;
+    void *dealer;
+    gwt_log *log;
+} attempt;
+
+static void attempt_start(attempt *self, gwt_env *env, const char *agency, const char *name)
+{
+    char dir[400], endpoint[480], gateway[64], cert[128], key[128];
+    snprintf(dir, sizeof dir, "%s/%s", env->dir, name);
+    GWT_CHECK(mkdir(dir, 0700) == 0);
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/dialer.ipc", dir);
+    snprintf(gateway, sizeof gateway, "127.0.0.1:%d", env->port);
+    snprintf(cert, sizeof cert, "%s.pem", agency);
+    snprintf(key, sizeof key, "%s.key", agency);
+    self->log = gwt_log_new(name);
+    jx_tls_dialer_config config = {
+        .local_endpoint = endpoint,
+        .gateway = gateway,
+        .gateway_name = "localhost",
+        .ca_file = gwt_pki(env, "ca.pem"),
+        .cert_file = gwt_pki(env, cert),
+        .key_file = gwt_pki(env, key),
+        .backoff_min_ms = 50,
+        .backoff_max_ms = 500,
+        .log = gwt_log_line,
+        .log_arg = self->log,
+    };
+    jx_error err;
+    self->dialer = jx_tls_dialer_new(&config, &err);
+    GWT_CHECKF(self->dialer != NULL, "dialer for %s: %s", agency, err.message);
+    self->zmq = zmq_ctx_new();
+    self->dealer = zmq_socket(self->zmq, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    GWT_CHECK(zmq_connect(self->dealer, endpoint) == 0);
+}
+
+static void attempt_stop(attempt *self)
+{
+    zmq_close(self->dealer);
+    zmq_ctx_term(self->zmq);
+    jx_tls_dialer_destroy(&self->dialer);
+    gwt_log_destroy(&self->log);
+}
+
+static void test_crl_reload(void)
+{
+    gwt_env *env = gwt_env_new("crlreload", NULL);
+    write_crl_config(env, "crl.pem");
+    gwt_gateway_start(env);
+    jx_signer *ed25519 = gwt_signer(env, ED25519);
+    jx_signer *court = gwt_signer(env, COURT);
+    gwt_link *ed25519_before = gwt_link_new(env, ED25519, "ed25519-before");
+    gwt_link *court_before = gwt_link_new(env, COURT, "court-before");
+
+    expect_receipt(ed25519_before, ed25519, "TEST-ED25519 before the reload", "ACCEPTED", NULL);
+    expect_receipt(court_before, court, "the court before the reload", "ACCEPTED", NULL);
+    /* The control for the message check below: the certificate is good, only
+     * the link is not TEST-ED25519's. */
+    expect_receipt(court_before, ed25519, "signed by TEST-ED25519, on the court's link",
+                   "REJECTED", "SENDER_MISMATCH");
+
+    size_t mark = gwt_gateway_log_mark(env);
+    write_crl_config(env, "crl-ed25519-revoked.pem");
+    gwt_gateway_reload(env);
+    const char *const reloaded[] = {"event=reloaded", NULL};
+    GWT_CHECKF(gwt_gateway_log_wait(env, mark, 1, WAIT_MS, reloaded),
+               "no event=reloaded within %d ms of SIGHUP", WAIT_MS);
+
+    /* The connection from before the reload is closed by the front end as
+     * part of the reload (so before event=reloaded), and only that one. */
+    const char *const dropped[] = {"event=dropped", "reason=CERTIFICATE_REVOKED",
+                                   "agency=TEST-ED25519", NULL};
+    GWT_CHECKF(gwt_gateway_log_count_since(env, mark, dropped) == 1,
+               "TEST-ED25519's connection was not dropped by the reload");
+    const char *const any_dropped[] = {"event=dropped", NULL};
+    GWT_CHECK(gwt_gateway_log_count_since(env, mark, any_dropped) == 1);
+    char *line = gwt_gateway_log_find(env, mark, dropped);
+    printf("  %s\n", line);
+    free(line);
+
+    /* What TEST-ED25519 sends on that link now never reaches the broker:
+     * its dialer cannot get a connection back. */
+    char id[JX_MESSAGE_ID_MAX];
+    size_t len;
+    uint8_t *bytes = seal_status(ed25519, &len, id);
+    gwt_link_send(ed25519_before, "SEND", bytes, len);
+    free(bytes);
+    jx_checked_receipt checked;
+    GWT_CHECKF(gwt_link_receipt(ed25519_before, 2000, &checked, NULL) == 0,
+               "a message on TEST-ED25519's link from before the reload got a receipt");
+    GWT_CHECK(gwt_link_state(ed25519_before) != JX_TLS_DIALER_CONNECTED);
+    GWT_CHECK(gwt_journal_count(env, JX_EVENT_ACCEPTED, id, NULL) == 0);
+    GWT_CHECK(gwt_journal_count(env, JX_EVENT_REJECTED, id, NULL) == 0);
+    gwt_link_destroy(&ed25519_before);
+
+    /* A new connection of TEST-ED25519 is refused in the TLS handshake. */
+    size_t before_attempt = gwt_gateway_log_mark(env);
+    attempt fresh;
+    attempt_start(&fresh, env, ED25519, "ed25519-after");
+    const char *const failed[] = {"event=attempt_failed", NULL};
+    int64_t deadline = gwt_monotonic_ms() + WAIT_MS;
+    while (gwt_log_count(fresh.log, failed) < 2 && gwt_monotonic_ms() < deadline)
+        gwt_sleep_ms(20);
+    GWT_CHECKF(gwt_log_count(fresh.log, failed) >= 2,
+               "a new TEST-ED25519 dialer did not fail twice within %d ms", WAIT_MS);
+    GWT_CHECK(jx_tls_dialer_get_state(fresh.dialer, NULL) != JX_TLS_DIALER_CONNECTED);
+    const char *const refused[] = {"event=refused", "reason=CERTIFICATE_REVOKED", "TEST-ED25519",
+                                   NULL};
+    GWT_CHECKF(gwt_gateway_log_count_since(env, before_attempt, refused) >= 2,
+               "the gateway did not log the new connections' refusals as CERTIFICATE_REVOKED");
+    const char *const connected[] = {"event=connected", "agency=TEST-ED25519", NULL};
+    GWT_CHECK(gwt_gateway_log_count_since(env, mark, connected) == 0);
+    line = gwt_gateway_log_find(env, before_attempt, refused);
+    printf("  %s\n", line);
+    free(line);
+    attempt_stop(&fresh);
+
+    /* Messages TEST-ED25519 signed are refused by the broker too. */
+    expect_receipt(court_before, ed25519, "signed by TEST-ED25519 after the reload", "REJECTED",
+                   "CERTIFICATE_REVOKED");
+
+    /* The court is not affected: the same connection, and a new one. */
+    GWT_CHECK(gwt_link_state(court_before) == JX_TLS_DIALER_CONNECTED);
+    expect_receipt(court_before, court, "the court after the reload, connection from before",
+                   "ACCEPTED", NULL);
+    gwt_link *court_after = gwt_link_new(env, COURT, "court-after");
+    expect_receipt(court_after, court, "the court after the reload, new connection", "ACCEPTED",
+                   NULL);
+    const char *const court_closed[] = {"agency=KG-COURT-BISHKEK", "event=closed", NULL};
+    GWT_CHECK(gwt_gateway_log_count_since(env, mark, court_closed) == 0);
+
+    gwt_link_destroy(&court_after);
+    gwt_link_destroy(&court_before);
+    jx_signer_destroy(&ed25519);
+    jx_signer_destroy(&court);
+    gwt_gateway_stop(env);
+    gwt_env_destroy(&env);
+}
+
 int main(int argc, char **argv)
 {
     static const gwt_test tests[] = {
         {"reload", test_reload, NULL},
+        {"crl_reload", test_crl_reload, NULL},
         {"status_after_refused_reload", test_status_after_refused_reload,
          "--status loads and validates the whole configuration file, so after a refused "
          "reload it cannot reach the running gateway"},
