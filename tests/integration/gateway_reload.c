@@ -370,56 +370,6 @@ static void expect_receipt(gwt_link *link, jx_signer *signer, const char *what,
     jx_checked_receipt_release(&checked);
 }
 
-/* A TLS dialer with agency's certificate and a DEALER that makes it dial,
- * for a connection that is expected to fail (gwt_link_new waits for
- * success). */
-typedef struct {
-    jx_tls_dialer *dialer;
-    void *zmq;
-    void *dealer;
-    gwt_log *log;
-} attempt;
-
-static void attempt_start(attempt *self, gwt_env *env, const char *agency, const char *name)
-{
-    char dir[400], endpoint[480], gateway[64], cert[128], key[128];
-    snprintf(dir, sizeof dir, "%s/%s", env->dir, name);
-    GWT_CHECK(mkdir(dir, 0700) == 0);
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/dialer.ipc", dir);
-    snprintf(gateway, sizeof gateway, "127.0.0.1:%d", env->port);
-    snprintf(cert, sizeof cert, "%s.pem", agency);
-    snprintf(key, sizeof key, "%s.key", agency);
-    self->log = gwt_log_new(name);
-    jx_tls_dialer_config config = {
-        .local_endpoint = endpoint,
-        .gateway = gateway,
-        .gateway_name = "localhost",
-        .ca_file = gwt_pki(env, "ca.pem"),
-        .cert_file = gwt_pki(env, cert),
-        .key_file = gwt_pki(env, key),
-        .backoff_min_ms = 50,
-        .backoff_max_ms = 500,
-        .log = gwt_log_line,
-        .log_arg = self->log,
-    };
-    jx_error err;
-    self->dialer = jx_tls_dialer_new(&config, &err);
-    GWT_CHECKF(self->dialer != NULL, "dialer for %s: %s", agency, err.message);
-    self->zmq = zmq_ctx_new();
-    self->dealer = zmq_socket(self->zmq, ZMQ_DEALER);
-    int linger = 0;
-    zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
-    GWT_CHECK(zmq_connect(self->dealer, endpoint) == 0);
-}
-
-static void attempt_stop(attempt *self)
-{
-    zmq_close(self->dealer);
-    zmq_ctx_term(self->zmq);
-    jx_tls_dialer_destroy(&self->dialer);
-    gwt_log_destroy(&self->log);
-}
-
 static void test_crl_reload(void)
 {
     gwt_env *env = gwt_env_new("crlreload", NULL);
@@ -473,15 +423,14 @@ static void test_crl_reload(void)
 
     /* A new connection of TEST-ED25519 is refused in the TLS handshake. */
     size_t before_attempt = gwt_gateway_log_mark(env);
-    attempt fresh;
-    attempt_start(&fresh, env, ED25519, "ed25519-after");
+    gwt_link *fresh = gwt_link_dial(env, ED25519, "ed25519-after");
     const char *const failed[] = {"event=attempt_failed", NULL};
     int64_t deadline = gwt_monotonic_ms() + WAIT_MS;
-    while (gwt_log_count(fresh.log, failed) < 2 && gwt_monotonic_ms() < deadline)
+    while (gwt_log_count(gwt_link_log(fresh), failed) < 2 && gwt_monotonic_ms() < deadline)
         gwt_sleep_ms(20);
-    GWT_CHECKF(gwt_log_count(fresh.log, failed) >= 2,
+    GWT_CHECKF(gwt_log_count(gwt_link_log(fresh), failed) >= 2,
                "a new TEST-ED25519 dialer did not fail twice within %d ms", WAIT_MS);
-    GWT_CHECK(jx_tls_dialer_get_state(fresh.dialer, NULL) != JX_TLS_DIALER_CONNECTED);
+    GWT_CHECK(gwt_link_state(fresh) != JX_TLS_DIALER_CONNECTED);
     const char *const refused[] = {"event=refused", "reason=CERTIFICATE_REVOKED", "TEST-ED25519",
                                    NULL};
     GWT_CHECKF(gwt_gateway_log_count_since(env, before_attempt, refused) >= 2,
@@ -491,7 +440,7 @@ static void test_crl_reload(void)
     line = gwt_gateway_log_find(env, before_attempt, refused);
     printf("  %s\n", line);
     free(line);
-    attempt_stop(&fresh);
+    gwt_link_destroy(&fresh);
 
     /* Messages TEST-ED25519 signed are refused by the broker too. */
     expect_receipt(court_before, ed25519, "signed by TEST-ED25519 after the reload", "REJECTED",

@@ -184,7 +184,11 @@ typedef struct gwt_link gwt_link;
 /* A TLS dialer with agency's certificate and a DEALER on it; waits until
  * the link is CONNECTED (fails the test after 20 s). */
 gwt_link *gwt_link_new(gwt_env *env, const char *agency, const char *name);
+/* The same without waiting: for a connection that is expected to fail. */
+gwt_link *gwt_link_dial(gwt_env *env, const char *agency, const char *name);
 void gwt_link_destroy(gwt_link **self_p);
+/* The link's dialer log (borrowed). */
+gwt_log *gwt_link_log(gwt_link *self);
 jx_tls_dialer_state gwt_link_state(gwt_link *self);
 
 /* Sends [command] or [command][body]. */

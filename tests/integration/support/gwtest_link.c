@@ -28,7 +28,7 @@ struct gwt_link {
     gwt_log *log;
 };
 
-gwt_link *gwt_link_new(gwt_env *env, const char *agency, const char *name)
+gwt_link *gwt_link_dial(gwt_env *env, const char *agency, const char *name)
 {
     gwt_link *self = calloc(1, sizeof *self);
     GWT_CHECK(self != NULL);
@@ -72,6 +72,12 @@ gwt_link *gwt_link_new(gwt_env *env, const char *agency, const char *name)
     GWT_CHECK(jx_transport_set_heartbeat(self->dealer, JX_TRANSPORT_HEARTBEAT_DEFAULT_MS, &err) ==
               0);
     GWT_CHECK(zmq_connect(self->dealer, endpoint) == 0);
+    return self;
+}
+
+gwt_link *gwt_link_new(gwt_env *env, const char *agency, const char *name)
+{
+    gwt_link *self = gwt_link_dial(env, agency, name);
     int64_t deadline = gwt_monotonic_ms() + 20000;
     while (jx_tls_dialer_get_state(self->dialer, NULL) != JX_TLS_DIALER_CONNECTED) {
         if (gwt_monotonic_ms() > deadline) {
@@ -81,6 +87,11 @@ gwt_link *gwt_link_new(gwt_env *env, const char *agency, const char *name)
         gwt_sleep_ms(10);
     }
     return self;
+}
+
+gwt_log *gwt_link_log(gwt_link *self)
+{
+    return self->log;
 }
 
 void gwt_link_destroy(gwt_link **self_p)
