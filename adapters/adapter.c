@@ -500,15 +500,6 @@ static void remove_stale_sockets(const char *run_dir)
     closedir(listing);
 }
 
-static int make_private_dir(const char *path, jx_error *err)
-{
-    if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return jx_error_set(err, JX_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-    if (chmod(path, 0700) != 0)
-        return jx_error_set(err, JX_ERR_IO, "cannot make %s private: %s", path, strerror(errno));
-    return 0;
-}
-
 jx_adapter *jx_adapter_new(const jx_adapter_config *config, jx_error *err)
 {
     jx_adapter *self = calloc(1, sizeof *self);
@@ -551,10 +542,10 @@ jx_adapter *jx_adapter_new(const jx_adapter_config *config, jx_error *err)
     if (self->gateway_key == NULL)
         goto failed;
 
-    if (make_private_dir(self->state_dir, err) != 0)
+    if (jx_transport_private_dir(self->state_dir, err) != 0)
         goto failed;
     snprintf(path, sizeof path, "%s/run", self->state_dir);
-    if (make_private_dir(path, err) != 0)
+    if (jx_transport_private_dir(path, err) != 0)
         goto failed;
     remove_stale_sockets(path);
     snprintf(path, sizeof path, "%s/adapter.db", self->state_dir);

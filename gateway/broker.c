@@ -1159,17 +1159,6 @@ static int reload(jx_broker *self, int64_t now, jx_error *err)
 
 /* ---- life cycle ---------------------------------------------------------------------- */
 
-static int make_private_dir(const char *path, jx_error *err)
-{
-    if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return jx_error_set(err, JX_ERR_IO, "cannot create directory %s: %s", path,
-                            strerror(errno));
-    if (chmod(path, 0700) != 0)
-        return jx_error_set(err, JX_ERR_IO, "cannot make %s private (0700): %s", path,
-                            strerror(errno));
-    return 0;
-}
-
 static void frontend_log(void *arg, const char *line)
 {
     jx_broker *self = arg;
@@ -1196,10 +1185,10 @@ jx_broker *jx_broker_new(jx_gateway_config *config, jx_log_fn log, void *log_arg
                      config->path, PATH_MAX_LEN - 64);
         goto failed;
     }
-    if (make_private_dir(config->state_dir, err) != 0)
+    if (jx_transport_private_dir(config->state_dir, err) != 0)
         goto failed;
     snprintf(self->run_dir, sizeof self->run_dir, "%s/run", config->state_dir);
-    if (make_private_dir(self->run_dir, err) != 0)
+    if (jx_transport_private_dir(self->run_dir, err) != 0)
         goto failed;
 
     jx_journal_recovery recovery;

@@ -7,19 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Printable text of at most max bytes: what may go into a journal record
- * from an envelope that did not verify. */
-static bool text_is_plain(const char *text, size_t max)
-{
-    size_t length = strlen(text);
-    if (length > max)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            return false;
-    return true;
-}
-
 /* What a rejected envelope claimed about itself, if its header decodes:
  * lets the sender match the REJECTED receipt to its message, also when it
  * was too large (the frame is in memory anyway; the socket bounds its size).
@@ -37,7 +24,7 @@ static void remember_claims(const uint8_t *bytes, size_t len, jx_ingress_result 
             memcpy(result->message_id, header->message_id, JX_MESSAGE_ID_MAX);
         if (jx_registry_find(header->type))
             snprintf(result->type, sizeof result->type, "%s", header->type);
-        if (text_is_plain(header->case_id, JX_HEADER_TEXT_MAX))
+        if (jx_text_is_printable(header->case_id, JX_HEADER_TEXT_MAX))
             snprintf(result->case_id, sizeof result->case_id, "%s", header->case_id);
         justx__v1__header__free_unpacked(header, NULL);
     }

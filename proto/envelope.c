@@ -14,17 +14,6 @@
 static const uint8_t signature_context[] = JX_ENVELOPE_SIGNATURE_CONTEXT;
 #define CONTEXT_LEN (sizeof signature_context - 1)
 
-static bool text_is_printable(const char *text, size_t max)
-{
-    size_t length = strlen(text);
-    if (length > max)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            return false;
-    return true;
-}
-
 /* Header fields every later stage relies on: ids in their syntax, a digest
  * of the right size, no control characters that could forge log lines. */
 static int check_header_fields(const Justx__V1__Header *header, jx_error *err)
@@ -32,7 +21,7 @@ static int check_header_fields(const Justx__V1__Header *header, jx_error *err)
     if (!jx_message_id_is_valid(header->message_id))
         return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
                             "header message_id \"%.40s\" is not a lower-case canonical UUID",
-                            text_is_printable(header->message_id, 40) ? header->message_id : "?");
+                            jx_text_is_printable(header->message_id, 40) ? header->message_id : "?");
     if (!jx_agency_id_is_valid(header->sender))
         return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
                             "header sender is not an agency id (1-64 of A-Z, 0-9, '-')");
@@ -44,9 +33,9 @@ static int check_header_fields(const Justx__V1__Header *header, jx_error *err)
         if (!jx_agency_id_is_valid(header->recipients[i]))
             return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
                                 "header recipient %zu is not an agency id", i + 1);
-    if (header->type[0] == '\0' || !text_is_printable(header->type, JX_HEADER_TEXT_MAX))
+    if (header->type[0] == '\0' || !jx_text_is_printable(header->type, JX_HEADER_TEXT_MAX))
         return jx_error_set(err, JX_ERR_MALFORMED_HEADER, "header type is empty or malformed");
-    if (!text_is_printable(header->case_id, JX_HEADER_TEXT_MAX))
+    if (!jx_text_is_printable(header->case_id, JX_HEADER_TEXT_MAX))
         return jx_error_set(err, JX_ERR_MALFORMED_HEADER,
                             "header case_id is longer than %d characters or has control "
                             "characters",

@@ -54,3 +54,14 @@ bool jx_agency_id_is_valid(const char *text)
     }
     return true;
 }
+
+bool jx_text_is_printable(const char *text, size_t max)
+{
+    size_t length = strlen(text);
+    if (length > max)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            return false;
+    return true;
+}

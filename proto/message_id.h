@@ -9,6 +9,7 @@
 #include "error.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* 36 characters and a NUL. */
@@ -22,5 +23,10 @@ bool jx_message_id_is_valid(const char *text);
 
 /* True when text is an agency id: 1-64 characters of A-Z, 0-9 and '-'. */
 bool jx_agency_id_is_valid(const char *text);
+
+/* True when text has at most max bytes and no control characters: what a
+ * header may carry in free-text fields (case id, type), so that it can go
+ * into a log line or journal record without forging another. */
+bool jx_text_is_printable(const char *text, size_t max);
 
 #endif

@@ -162,3 +162,14 @@ int jx_transport_nonblocking(int fd, jx_error *err)
                             strerror(errno));
     return 0;
 }
+
+int jx_transport_private_dir(const char *path, jx_error *err)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return jx_error_set(err, JX_ERR_IO, "cannot create directory %s: %s", path,
+                            strerror(errno));
+    if (chmod(path, 0700) != 0)
+        return jx_error_set(err, JX_ERR_IO, "cannot make %s private (0700): %s", path,
+                            strerror(errno));
+    return 0;
+}

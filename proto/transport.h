@@ -38,6 +38,10 @@ enum { JX_TRANSPORT_HEARTBEAT_DEFAULT_MS = 5000 };
 int jx_transport_split_address(const char *address, char *host, size_t host_size, char *port,
                                size_t port_size, jx_error *err);
 
+/* Creates directory path (if needed) and makes it owner-only (0700): for
+ * state directories and the folders that hold private ipc sockets. */
+int jx_transport_private_dir(const char *path, jx_error *err);
+
 /* Fills addr from an "ipc://" endpoint after checking that the directory that
  * holds it is private (mode 0700, owned by us). */
 int jx_transport_private_ipc(const char *endpoint, struct sockaddr_un *addr, jx_error *err);
